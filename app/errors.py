@@ -1,0 +1,60 @@
+"""Every error as JSON ``{"detail": ...}``, and never a traceback.
+
+HTTP errors keep their status and headers (``Allow`` on a 405); validation
+errors are 422 with the field messages; database outages are 503; anything
+else is a logged 500 that shows the client nothing of the cause.
+"""
+
+from flask import current_app, jsonify
+from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+
+class APIError(Exception):
+    """An expected failure with a message written for the client."""
+
+    def __init__(self, status_code, detail):
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+def _json_error(status_code, detail, headers=None, **extra):
+    response = jsonify(detail=detail, **extra)
+    response.status_code = status_code
+    response.headers.extend(headers or {})
+    return response
+
+
+def handle_api_error(error):
+    return _json_error(error.status_code, error.detail)
+
+
+def handle_http_exception(error):
+    # werkzeug's own headers (Allow, Retry-After) without its HTML content type.
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    return _json_error(error.code, error.name, headers)
+
+
+def handle_validation_error(error):
+    messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+    return _json_error(422, "Validation error", errors=messages)
+
+
+def handle_database_unavailable(error):
+    current_app.logger.error("database unavailable: %s", error.orig.__class__.__name__)
+    return _json_error(503, "Service temporarily unavailable", {"Retry-After": "5"})
+
+
+def handle_unexpected_error(error):
+    current_app.logger.exception("unhandled error")
+    return _json_error(500, "Internal server error")
+
+
+def register_error_handlers(app):
+    app.register_error_handler(APIError, handle_api_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,0 +1,27 @@
+"""Extension objects, created unbound and bound to an app in ``create_app``."""
+
+from flask_bcrypt import Bcrypt
+from flask_jwt_extended import JWTManager
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+
+# Named constraints, so that migrations can drop them again on PostgreSQL and
+# in SQLite's batch mode (an unnamed constraint cannot be addressed).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(
+    metadata=MetaData(naming_convention=NAMING_CONVENTION),
+    # Every column value is set in Python, so an object is still right after
+    # commit; expiring it would cost a SELECT before every response.
+    session_options={"expire_on_commit": False},
+)
+migrate = Migrate()
+jwt = JWTManager()
+bcrypt = Bcrypt()

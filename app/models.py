@@ -1,0 +1,78 @@
+"""Tables: columns, constraints and indexes. Nothing here knows about HTTP."""
+
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, false, func
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from .extensions import db
+
+# Ids are PostgreSQL ``integer`` columns; a larger number cannot name a row
+# (and PostgreSQL would refuse to compare with it), so it is simply not found.
+MAX_ID = 2**31 - 1
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A ``timestamptz`` that always comes back timezone-aware, in UTC.
+
+    PostgreSQL keeps the offset; SQLite keeps none and returns naive values,
+    so values are stored as UTC and read back as UTC on both.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTCDateTime column")
+            value = value.astimezone(timezone.utc)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None:
+            value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(50))
+    # Stored lower-case (the schema normalises it), so a plain unique index
+    # makes e-mail addresses unique case-insensitively.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    hashed_password: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        # "Alice" and "alice" are one name: unique on the lower-cased value,
+        # while the name is shown as the user wrote it.
+        Index("uq_users_username_lower", func.lower(username), unique=True),
+    )
+
+
+class Task(db.Model):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    due_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+    def __init__(self, **fields):
+        # One clock reading, so a new task's created_at equals its updated_at.
+        now = utcnow()
+        fields.setdefault("created_at", now)
+        fields.setdefault("updated_at", now)
+        super().__init__(**fields)

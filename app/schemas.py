@@ -1,0 +1,137 @@
+"""What may come in (load) and what goes out (dump), with marshmallow.
+
+Error messages never repeat the submitted value: a 422 must not echo a
+password or anything else the client sent.
+"""
+
+from datetime import timezone
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
+
+from .security import PASSWORD_MAX_BYTES, PASSWORD_MIN_LENGTH
+
+
+class Text(fields.String):
+    """A string PostgreSQL can store: no NUL characters, valid UTF-8."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in value:
+            raise ValidationError("Must not contain NUL characters.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+            raise ValidationError("Not a valid UTF-8 string.") from None
+        return value
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON ``true`` and ``false``; not 1, "yes" or "true"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class UTCDateTime(fields.DateTime):
+    """ISO 8601 in, UTC out: a naive value means UTC, an offset is honoured."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=timezone.utc)
+        try:
+            return parsed.astimezone(timezone.utc)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 falls before year 1
+            raise ValidationError("Datetime out of range.") from None
+
+
+class StrictSchema(Schema):
+    # Unknown fields are rejected (marshmallow's default, stated here on
+    # purpose): a client can never set id, owner_id or timestamps.
+    class Meta:
+        unknown = "raise"
+
+
+# --- auth -------------------------------------------------------------------
+
+
+class SignupSchema(StrictSchema):
+    username = Text(
+        required=True,
+        validate=[
+            validate.Length(min=3, max=50),
+            validate.Regexp(
+                r"^[\w.@+-]+\Z",
+                error="May contain only letters, digits and @ . + - _ characters.",
+            ),
+        ],
+    )
+    email = Text(required=True, validate=[validate.Length(max=254), validate.Email()])
+    password = Text(required=True, validate=validate.Length(min=PASSWORD_MIN_LENGTH))
+
+    @validates("password")
+    def password_fits_bcrypt(self, value, data_key):
+        # bcrypt reads only 72 bytes; longer passwords are refused rather than
+        # silently cut (see the README's Security section).
+        if len(value.encode("utf-8")) > PASSWORD_MAX_BYTES:
+            raise ValidationError(f"Must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8.")
+
+    @post_load
+    def lower_case_email(self, data, **kwargs):
+        # One account per address, however the client capitalises it.
+        data["email"] = data["email"].lower()
+        return data
+
+
+class LoginSchema(StrictSchema):
+    # No format rules here: whatever does not match an account is a plain 401.
+    email = Text(required=True)
+    password = Text(required=True)
+
+
+class TokenSchema(Schema):
+    access_token = fields.String()
+    token_type = fields.Constant("bearer")
+
+
+# --- users ------------------------------------------------------------------
+
+
+class UserSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    email = fields.String()
+
+
+# --- tasks ------------------------------------------------------------------
+
+
+class TaskCreateSchema(StrictSchema):
+    title = Text(
+        required=True,
+        validate=[
+            validate.Length(max=255),
+            validate.Regexp(r"\s*\S", error="Must not be blank."),
+        ],
+    )
+    description = Text(allow_none=True, validate=validate.Length(max=10_000))
+    due_date = UTCDateTime(allow_none=True)
+    completed = StrictBoolean()
+
+
+class TaskSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    due_date = fields.DateTime(format="iso")
+    completed = fields.Boolean()
+    created_at = fields.DateTime(format="iso")
+    updated_at = fields.DateTime(format="iso")
+    owner_id = fields.Integer()

@@ -1,0 +1,79 @@
+"""Passwords and tokens: the one place that turns a bearer token into a user."""
+
+from functools import lru_cache
+
+from flask import current_app, jsonify
+from flask_jwt_extended import create_access_token
+
+from .extensions import bcrypt, db, jwt
+from .models import MAX_ID, User
+
+PASSWORD_MIN_LENGTH = 8
+# bcrypt reads only the first 72 bytes of a password (bcrypt 5 raises past
+# that). We refuse longer passwords at signup instead of cutting them.
+PASSWORD_MAX_BYTES = 72
+
+
+def hash_password(password):
+    return bcrypt.generate_password_hash(password).decode("ascii")
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(rounds):
+    return bcrypt.generate_password_hash("dummy password", rounds).decode("ascii")
+
+
+def verify_password(user, password):
+    """True when ``password`` is ``user``'s; ``user`` may be None.
+
+    An unknown user is checked against a dummy hash of the same cost, so the
+    answer takes as long as for a wrong password and timing does not tell
+    which e-mail addresses have an account.
+    """
+    stored = user.hashed_password if user else _dummy_hash(current_app.config["BCRYPT_LOG_ROUNDS"])
+    try:
+        matches = bcrypt.check_password_hash(stored, password)
+    except ValueError:  # longer than bcrypt accepts, or a malformed stored hash
+        return False
+    return matches and user is not None
+
+
+def issue_access_token(user):
+    # The subject is a string, as RFC 7519 and PyJWT require.
+    return create_access_token(identity=str(user.id))
+
+
+def _not_authenticated(*_reason):
+    response = jsonify(detail="Not authenticated")
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def _load_user(_jwt_header, jwt_data):
+    subject = jwt_data.get("sub")
+    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
+        return None
+    user_id = int(subject)
+    if not 1 <= user_id <= MAX_ID:
+        return None
+    return db.session.get(User, user_id)
+
+
+def init_jwt():
+    """Answer every token problem the same way: 401 ``Not authenticated``.
+
+    Flask-JWT-Extended's defaults say ``msg`` and use 422 for some of them;
+    a client only needs to know it must log in again.
+    """
+    jwt.user_lookup_loader(_load_user)
+    for register in (
+        jwt.unauthorized_loader,  # no token
+        jwt.invalid_token_loader,  # malformed, forged, wrong type
+        jwt.expired_token_loader,
+        jwt.revoked_token_loader,
+        jwt.needs_fresh_token_loader,
+        jwt.token_verification_failed_loader,
+        jwt.user_lookup_error_loader,  # the user no longer exists
+    ):
+        register(_not_authenticated)

@@ -1,0 +1,105 @@
+"""Settings, read once from the environment and checked before the app starts.
+
+One class per ``APP_ENV``. ``load_config`` returns a plain dict for
+``app.config.from_mapping``; nothing else in the app reads ``os.environ``.
+"""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENVIRONMENTS = ("development", "testing", "production")
+MIN_SECRET_BYTES = 32  # HS256 wants a key at least as long as its 256-bit output
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line for the operator."""
+
+
+def database_url(raw):
+    """Return a SQLAlchemy URL for what hosting providers hand out.
+
+    Neon, Heroku and others give ``postgres://`` or ``postgresql://`` URLs.
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which we do not
+    ship, so name the psycopg2 driver explicitly. Query options such as
+    ``sslmode=require`` pass through untouched.
+    """
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError("DATABASE_URL is not a valid database URL") from None
+    if url.drivername in ("postgres", "postgresql"):
+        url = url.set(drivername="postgresql+psycopg2")
+    return url.render_as_string(hide_password=False)
+
+
+def _int(env, name, default, minimum):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _secret(env, name, fallback):
+    value = env.get(name) or fallback
+    if value is None:
+        raise ConfigError(f"{name} must be set in production")
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long")
+    return value
+
+
+def _development_secret(instance_path):
+    """A random secret kept in instance/ so every worker and restart shares it.
+
+    Only for development and testing: production must be given its secrets.
+    """
+    path = Path(instance_path) / "dev-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_config(instance_path, env=None):
+    """Build the settings for ``APP_ENV`` from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    app_env = env.get("APP_ENV") or "development"
+    if app_env not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}")
+    production = app_env == "production"
+
+    if production and not env.get("DATABASE_URL"):
+        raise ConfigError("DATABASE_URL must be set in production")
+    raw_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'app.db'}"
+
+    dev_secret = None if production else _development_secret(instance_path)
+    return {
+        "APP_ENV": app_env,
+        "TESTING": app_env == "testing",
+        "SECRET_KEY": env.get("SECRET_KEY") or dev_secret or secrets.token_urlsafe(48),
+        "SQLALCHEMY_DATABASE_URI": database_url(raw_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "JWT_SECRET_KEY": _secret(env, "JWT_SECRET_KEY", dev_secret),
+        "JWT_ALGORITHM": "HS256",
+        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_COOKIE_CSRF_PROTECT": False,  # bearer headers only: no CSRF claim needed
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(
+            seconds=_int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, minimum=1)
+        ),
+        # bcrypt's floor is 4; tests use it, production keeps the default of 12.
+        "BCRYPT_LOG_ROUNDS": _int(env, "BCRYPT_LOG_ROUNDS", 12, minimum=4),
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
+    }
