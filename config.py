@@ -62,7 +62,7 @@ def _secret(env, name, fallback):
 def _development_secret(instance_path):
     """A random secret kept in instance/ so every worker and restart shares it.
 
-    Only for development and testing: production must be given its secrets.
+    Only for development: production must be given its secrets.
     """
     path = Path(instance_path) / "dev-secret"
     if not path.exists():
@@ -78,20 +78,24 @@ def load_config(instance_path, env=None):
     app_env = env.get("APP_ENV") or "development"
     if app_env not in ENVIRONMENTS:
         raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}")
-    production = app_env == "production"
-
-    if production and not env.get("DATABASE_URL"):
+    if app_env == "production" and not env.get("DATABASE_URL"):
         raise ConfigError("DATABASE_URL must be set in production")
     raw_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'app.db'}"
 
-    dev_secret = None if production else _development_secret(instance_path)
+    if app_env == "development":
+        fallback_secret = _development_secret(instance_path)
+    elif app_env == "testing":  # tokens live no longer than the test process
+        fallback_secret = secrets.token_urlsafe(48)
+    else:
+        fallback_secret = None  # production must be given its secrets
     return {
         "APP_ENV": app_env,
         "TESTING": app_env == "testing",
-        "SECRET_KEY": env.get("SECRET_KEY") or dev_secret or secrets.token_urlsafe(48),
+        # Flask signs nothing this API relies on; a random key just keeps it non-empty.
+        "SECRET_KEY": env.get("SECRET_KEY") or fallback_secret or secrets.token_urlsafe(48),
         "SQLALCHEMY_DATABASE_URI": database_url(raw_url),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "JWT_SECRET_KEY": _secret(env, "JWT_SECRET_KEY", dev_secret),
+        "JWT_SECRET_KEY": _secret(env, "JWT_SECRET_KEY", fallback_secret),
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],
         "JWT_TOKEN_LOCATION": ["headers"],

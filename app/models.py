@@ -29,7 +29,7 @@ class UTCDateTime(TypeDecorator):
 
     def process_bind_param(self, value, dialect):
         if value is not None:
-            if value.tzinfo is None:
+            if value.tzinfo is None:  # pragma: no cover - a programming error, not input
                 raise ValueError("naive datetime given to a UTCDateTime column")
             value = value.astimezone(timezone.utc)
         return value

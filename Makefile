@@ -1,0 +1,33 @@
+# A newcomer's two commands: `make run` and `make test`. Everything they need
+# is installed here, into .venv, from the pinned requirements.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+
+.PHONY: install run migrate test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+migrate: install
+	$(BIN)/flask --app wsgi db upgrade
+
+# Serves on 127.0.0.1:$(PORT); with no DATABASE_URL, on instance/app.db (SQLite).
+run: migrate
+	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers 2 --worker-class gthread --threads 4 \
+		--no-control-socket --access-logfile - wsgi:app
+
+# The suite on PostgreSQL when one answers on 127.0.0.1:5432 or TEST_DATABASE_URL
+# names one (SQLite otherwise), then again on SQLite; coverage counts both runs.
+test: install
+	$(BIN)/python -m pytest --cov --cov-report=
+	TEST_DATABASE_URL=sqlite $(BIN)/python -m pytest --cov --cov-append --cov-report=term --cov-fail-under=95
+
+clean:
+	rm -rf $(VENV) .coverage .pytest_cache htmlcov

@@ -1,0 +1,141 @@
+"""One database per test run, built by the migrations; every test starts empty.
+
+The database is PostgreSQL when ``TEST_DATABASE_URL`` names one or a server
+answers on 127.0.0.1:5432 (the ``taskapi_test`` database is created there),
+and a SQLite file otherwise. ``TEST_DATABASE_URL=sqlite`` forces SQLite.
+"""
+
+import os
+
+import psycopg2
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.extensions import db
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/taskapi_test"
+
+
+def ensure_postgres_database(url):
+    """Create the database ``url`` names, on its server; False when no server answers."""
+    url = make_url(url)
+    server = url.set(drivername="postgresql", database="postgres")
+    try:
+        conn = psycopg2.connect(server.render_as_string(hide_password=False), connect_timeout=2)
+    except psycopg2.OperationalError:
+        return False
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,))
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{url.database}"')
+    conn.close()
+    return True
+
+
+def _sqlite_url(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url == "sqlite":
+        return _sqlite_url(tmp_path_factory)
+    if url and make_url(url).get_backend_name() == "postgresql":
+        if not ensure_postgres_database(url):
+            pytest.exit(f"TEST_DATABASE_URL names a PostgreSQL server that does not answer: {url}", 2)
+        return url
+    if url:
+        return url
+    if ensure_postgres_database(LOCAL_POSTGRES):
+        return LOCAL_POSTGRES
+    return _sqlite_url(tmp_path_factory)
+
+
+def pytest_report_header(config):
+    return f"database: TEST_DATABASE_URL={os.environ.get('TEST_DATABASE_URL', '(auto)')}"
+
+
+@pytest.fixture(scope="session")
+def app_env(database_url):
+    """The environment a test deployment runs with."""
+    return {
+        "APP_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "BCRYPT_LOG_ROUNDS": "4",  # bcrypt's floor: fast tests, same code path
+    }
+
+
+@pytest.fixture(scope="session")
+def app(app_env):
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("JWT_SECRET_KEY", "SECRET_KEY", "JWT_ACCESS_TOKEN_EXPIRES"):
+            mp.delenv(name, raising=False)
+        for name, value in app_env.items():
+            mp.setenv(name, value)
+        app = create_app()
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        upgrade()  # the schema comes from the migrations, as in production
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request):
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class AuthActions:
+    """Sign up and log in through the API, as a client would."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def signup(self, username="alice", email="alice@example.com", password="correct horse"):
+        return self.client.post(
+            "/api/v1/auth/signup", json={"username": username, "email": email, "password": password}
+        )
+
+    def login(self, email="alice@example.com", password="correct horse"):
+        return self.client.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+    def headers(self, username="alice", email="alice@example.com", password="correct horse"):
+        """Sign a new user up and return the Authorization header of their token."""
+        assert self.signup(username, email, password).status_code == 201
+        token = self.login(email, password).get_json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def alice(auth):
+    return auth.headers()
+
+
+@pytest.fixture
+def bob(auth):
+    return auth.headers("bob", "bob@example.com", "bobs password")

@@ -1,0 +1,91 @@
+"""Settings come from the environment, and production refuses unsafe ones."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from config import ConfigError, database_url, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "s" * 32
+PRODUCTION = {"APP_ENV": "production", "DATABASE_URL": "postgresql://u:p@db.example/app", "JWT_SECRET_KEY": SECRET}
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("postgres://u:p@host/db", "postgresql+psycopg2://u:p@host/db"),
+        ("postgresql://u:p@host:5433/db?sslmode=require&channel_binding=require",
+         "postgresql+psycopg2://u:p@host:5433/db?sslmode=require&channel_binding=require"),
+        ("postgresql+psycopg2://u@host/db", "postgresql+psycopg2://u@host/db"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_hosted_database_urls_use_psycopg2(given, expected):
+    # Same driver, credentials, host and query options (their order may change).
+    assert make_url(database_url(given)) == make_url(expected)
+
+
+def test_development_defaults_to_sqlite_under_instance(tmp_path):
+    config = load_config(tmp_path, env={})
+    assert config["APP_ENV"] == "development"
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'app.db'}"
+    assert config["BCRYPT_LOG_ROUNDS"] == 12
+    assert config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds() == 900
+
+
+def test_development_secret_is_random_and_shared_by_every_worker(tmp_path):
+    first = load_config(tmp_path, env={})["JWT_SECRET_KEY"]
+    assert len(first) >= 32
+    assert load_config(tmp_path, env={})["JWT_SECRET_KEY"] == first
+    assert load_config(tmp_path / "other", env={})["JWT_SECRET_KEY"] != first
+    assert (tmp_path / "dev-secret").stat().st_mode & 0o077 == 0
+
+
+def test_production_reads_its_settings(tmp_path):
+    env = {**PRODUCTION, "JWT_ACCESS_TOKEN_EXPIRES": "60", "BCRYPT_LOG_ROUNDS": "13"}
+    config = load_config(tmp_path, env=env)
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg2://u:p@db.example/app"
+    assert config["JWT_SECRET_KEY"] == SECRET
+    assert config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds() == 60
+    assert config["BCRYPT_LOG_ROUNDS"] == 13
+    assert not (tmp_path / "dev-secret").exists()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"DATABASE_URL": ""}, "DATABASE_URL must be set in production"),
+        ({"JWT_SECRET_KEY": ""}, "JWT_SECRET_KEY must be set in production"),
+        ({"JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY must be at least 32 bytes long"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL is not a valid database URL"),
+        ({"APP_ENV": "staging"}, "APP_ENV must be one of development, testing, production, got 'staging'"),
+        ({"BCRYPT_LOG_ROUNDS": "twelve"}, "BCRYPT_LOG_ROUNDS must be a whole number, got 'twelve'"),
+        ({"BCRYPT_LOG_ROUNDS": "3"}, "BCRYPT_LOG_ROUNDS must be at least 4, got 3"),
+        ({"JWT_ACCESS_TOKEN_EXPIRES": "0"}, "JWT_ACCESS_TOKEN_EXPIRES must be at least 1, got 0"),
+    ],
+)
+def test_unsafe_settings_are_refused(tmp_path, change, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(tmp_path, env={**PRODUCTION, **change})
+    assert str(error.value) == message
+
+
+def test_a_short_secret_is_refused_in_development_too(tmp_path):
+    with pytest.raises(ConfigError, match="at least 32 bytes"):
+        load_config(tmp_path, env={"JWT_SECRET_KEY": "x" * 31})
+
+
+def test_production_without_a_secret_will_not_start(tmp_path):
+    """The operator sees one line and a non-zero exit, not a traceback."""
+    env = {k: v for k, v in os.environ.items() if k not in ("JWT_SECRET_KEY", "DATABASE_URL")}
+    env.update(APP_ENV="production", DATABASE_URL="sqlite:///" + str(tmp_path / "x.db"))
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3
+    assert result.stderr == "configuration error: JWT_SECRET_KEY must be set in production\n"

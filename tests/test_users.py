@@ -1,0 +1,93 @@
+"""GET /api/v1/users/me, and every way a bearer token can be wrong."""
+
+import base64
+import json
+from datetime import timedelta
+
+import jwt as pyjwt
+import pytest
+from flask_jwt_extended import create_access_token, create_refresh_token
+from sqlalchemy import delete
+
+from app.extensions import db
+from app.models import User
+
+ME = "/api/v1/users/me"
+NOT_AUTHENTICATED = {"detail": "Not authenticated"}
+
+
+def test_me_returns_the_profile_and_never_the_hash(client, alice):
+    response = client.get(ME, headers=alice)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"id", "username", "email"}
+    assert isinstance(body["id"], int)
+    assert (body["username"], body["email"]) == ("alice", "alice@example.com")
+
+
+def test_each_token_names_its_own_user(client, alice, bob):
+    assert client.get(ME, headers=alice).get_json()["username"] == "alice"
+    assert client.get(ME, headers=bob).get_json()["username"] == "bob"
+
+
+def _b64(data):
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _token(app, **kwargs):
+    with app.app_context():
+        return create_access_token(**kwargs)
+
+
+def _user_id(client, headers):
+    return client.get(ME, headers=headers).get_json()["id"]
+
+
+def _bad_authorizations(app, client, alice):
+    """Name -> Authorization header value that must not authenticate."""
+    user_id = str(_user_id(client, alice))
+    token = alice["Authorization"].split()[1]
+    header, payload, _signature = token.split(".")
+    with app.app_context():
+        refresh = create_refresh_token(identity=user_id)
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    return {
+        "no scheme": token,
+        "wrong scheme": f"Token {token}",
+        "scheme only": "Bearer",
+        "not a jwt": "Bearer not-a-token",
+        "bad base64": "Bearer a.b.c",
+        "tampered payload": f"Bearer {header}.{_b64({**claims, 'sub': '999'})}.{_signature}",
+        "forged with another key": "Bearer " + pyjwt.encode(claims, "k" * 32, algorithm="HS256"),
+        "alg none": f"Bearer {_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
+        "expired": "Bearer " + _token(app, identity=user_id, expires_delta=timedelta(seconds=-1)),
+        "refresh token": f"Bearer {refresh}",
+        "subject not a number": "Bearer " + _token(app, identity="alice"),
+        "subject out of range": "Bearer " + _token(app, identity=str(2**31)),
+        "subject zero": "Bearer " + _token(app, identity="0"),
+        "unknown user": "Bearer " + _token(app, identity="987654"),
+    }
+
+
+def test_every_bad_token_is_401_not_authenticated(app, client, alice):
+    for name, value in _bad_authorizations(app, client, alice).items():
+        response = client.get(ME, headers={"Authorization": value})
+        assert response.status_code == 401, name
+        assert response.get_json() == NOT_AUTHENTICATED, name
+        assert response.headers["WWW-Authenticate"] == "Bearer", name
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": ""}])
+def test_missing_token_is_401(client, headers):
+    response = client.get(ME, headers=headers)
+    assert response.status_code == 401
+    assert response.get_json() == NOT_AUTHENTICATED
+
+
+def test_token_of_a_deleted_user_is_401(app, client, alice):
+    with app.app_context():
+        db.session.execute(delete(User))
+        db.session.commit()
+    response = client.get(ME, headers=alice)
+    assert response.status_code == 401
+    assert response.get_json() == NOT_AUTHENTICATED
