@@ -9,6 +9,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+import limits
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -50,6 +51,26 @@ def _int(env, name, default, minimum):
     return value
 
 
+def _bool(env, name, default):
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _rate_limit(env, name, default):
+    value = env.get(name) or default
+    try:
+        limits.parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a rate limit such as '5/minute', got {value!r}") from None
+    return value
+
+
 def _secret(env, name, fallback):
     value = env.get(name) or fallback
     if value is None:
@@ -81,6 +102,7 @@ def load_config(instance_path, env=None):
     if app_env == "production" and not env.get("DATABASE_URL"):
         raise ConfigError("DATABASE_URL must be set in production")
     raw_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'app.db'}"
+    redis_url = env.get("REDIS_URL") or None
 
     if app_env == "development":
         fallback_secret = _development_secret(instance_path)
@@ -103,6 +125,26 @@ def load_config(instance_path, env=None):
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(
             seconds=_int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, minimum=1)
         ),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(
+            seconds=_int(env, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, minimum=1)
+        ),
+        # Shared state for every worker and replica: token revocations, and
+        # rate-limit counters unless RATELIMIT_STORAGE_URI names another store.
+        "REDIS_URL": redis_url,
+        "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or redis_url or "memory://",
+        "RATELIMIT_KEY_PREFIX": "taskapi",
+        "RATELIMIT_HEADERS_ENABLED": True,  # Retry-After on every 429
+        # If Redis goes away, count in memory rather than fail every request.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SIGNUP": _rate_limit(env, "RATELIMIT_SIGNUP", "5/minute;50/hour"),
+        "RATELIMIT_LOGIN": _rate_limit(env, "RATELIMIT_LOGIN", "20/minute"),
+        "RATELIMIT_LOGIN_PER_EMAIL": _rate_limit(env, "RATELIMIT_LOGIN_PER_EMAIL", "5/minute"),
+        "RATELIMIT_REFRESH": _rate_limit(env, "RATELIMIT_REFRESH", "30/minute"),
+        # How many proxies in front of the app set X-Forwarded-For/-Proto; 0
+        # trusts none, so a client cannot pick its own address for the limits.
+        "PROXY_FIX_X_FOR": _int(env, "PROXY_FIX_X_FOR", 0, minimum=0),
+        "CORS_ORIGINS": [o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip()],
         # bcrypt's floor is 4; tests use it, production keeps the default of 12.
         "BCRYPT_LOG_ROUNDS": _int(env, "BCRYPT_LOG_ROUNDS", 12, minimum=4),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),

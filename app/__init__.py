@@ -1,13 +1,18 @@
 """The application factory: reads as the table of contents of the service."""
 
 from flask import Flask
+from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import load_config
 
 from .auth.routes import bp as auth_bp
+from .cli import init_cli
 from .errors import register_error_handlers
-from .extensions import bcrypt, db, jwt, migrate
+from .extensions import bcrypt, db, jwt, limiter, migrate
+from .headers import init_headers
 from .json_provider import JSONProvider
+from .revocation import init_revocations
 from .security import init_jwt
 from .tasks.routes import bp as tasks_bp
 from .users.routes import bp as users_bp
@@ -15,22 +20,31 @@ from .users.routes import bp as users_bp
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings=None):
-    """Build the app from the environment; ``settings`` override it (tests)."""
+def create_app():
+    """Build the app from the environment (see config.py)."""
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
-    app.json_provider_class = JSONProvider
+    app.url_map.merge_slashes = False  # "//tasks" is a 404, not an HTML redirect
     app.json = JSONProvider(app)
     app.config.from_mapping(load_config(app.instance_path))
-    app.config.from_mapping(settings or {})
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
     jwt.init_app(app)
     bcrypt.init_app(app)
-    init_jwt()
+    limiter.init_app(app)
+    init_jwt(app)
+    init_revocations(app)
+    init_headers(app)
+    if app.config["CORS_ORIGINS"]:
+        CORS(app, resources={API_PREFIX + "/*": {"origins": app.config["CORS_ORIGINS"]}},
+             expose_headers=["Retry-After"], max_age=600)
+    if app.config["PROXY_FIX_X_FOR"]:
+        hops = app.config["PROXY_FIX_X_FOR"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     for blueprint in (auth_bp, users_bp, tasks_bp):
         app.register_blueprint(blueprint, url_prefix=API_PREFIX + blueprint.url_prefix)
 
     register_error_handlers(app)
+    init_cli(app)
     return app

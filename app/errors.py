@@ -1,12 +1,13 @@
 """Every error as JSON ``{"detail": ...}``, and never a traceback.
 
 HTTP errors keep their status and headers (``Allow`` on a 405); validation
-errors are 422 with the field messages; database outages are 503; anything
+errors are 422 with the field messages; database or Redis outages are 503; anything
 else is a logged 500 that shows the client nothing of the cause.
 """
 
 from flask import current_app, jsonify
 from marshmallow import ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -42,8 +43,9 @@ def handle_validation_error(error):
     return _json_error(422, "Validation error", errors=messages)
 
 
-def handle_database_unavailable(error):
-    current_app.logger.error("database unavailable: %s", error.orig.__class__.__name__)
+def handle_store_unavailable(error):
+    # The database or Redis cannot be reached: say so, and when to retry.
+    current_app.logger.error("store unavailable: %s", type(getattr(error, "orig", error)).__name__)
     return _json_error(503, "Service temporarily unavailable", {"Retry-After": "5"})
 
 
@@ -56,5 +58,6 @@ def register_error_handlers(app):
     app.register_error_handler(APIError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ValidationError, handle_validation_error)
-    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(OperationalError, handle_store_unavailable)
+    app.register_error_handler(RedisError, handle_store_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)

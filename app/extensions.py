@@ -2,6 +2,8 @@
 
 from flask_bcrypt import Bcrypt
 from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -25,3 +27,6 @@ db = SQLAlchemy(
 migrate = Migrate()
 jwt = JWTManager()
 bcrypt = Bcrypt()
+# The client address is request.remote_addr: right behind a proxy only when
+# PROXY_FIX_X_FOR trusts that many hops (see create_app).
+limiter = Limiter(key_func=get_remote_address)

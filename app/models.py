@@ -1,9 +1,10 @@
 """Tables: columns, constraints and indexes. Nothing here knows about HTTP."""
 
+import unicodedata
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, false, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import DateTime, ForeignKey, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
 from .extensions import db
@@ -40,26 +41,42 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+def username_key(username):
+    """The form in which two usernames that look alike are equal.
+
+    NFKC folds look-alike code points (full-width letters, ligatures) and
+    casefold() folds case in every script; computed here rather than with SQL
+    ``lower()``, which SQLite applies to ASCII letters only.
+    """
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
 class User(db.Model):
     __tablename__ = "users"
+    # SQLite would otherwise hand a deleted row's id to the next new row.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(50))
+    username: Mapped[str] = mapped_column(String(50))  # as the user wrote it
+    # "Alice" and "alice" are one name: unique on the folded form.
+    username_key: Mapped[str] = mapped_column(String(255), unique=True)
     # Stored lower-case (the schema normalises it), so a plain unique index
     # makes e-mail addresses unique case-insensitively.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     hashed_password: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (
-        # "Alice" and "alice" are one name: unique on the lower-cased value,
-        # while the name is shown as the user wrote it.
-        Index("uq_users_username_lower", func.lower(username), unique=True),
-    )
+    @validates("username")
+    def _keep_username_key(self, _key, username):
+        self.username_key = username_key(username)
+        return username
 
 
 class Task(db.Model):
     __tablename__ = "tasks"
+    # Never reuse a deleted task's id: a client retrying a DELETE must not
+    # remove a newer task (SQLite reuses the highest id without this).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(255))
@@ -76,3 +93,15 @@ class Task(db.Model):
         fields.setdefault("created_at", now)
         fields.setdefault("updated_at", now)
         super().__init__(**fields)
+
+
+class RevokedSession(db.Model):
+    """A logged-out session: its tokens are refused until they would expire anyway.
+
+    Used when no Redis is configured (see app/revocation.py).
+    """
+
+    __tablename__ = "revoked_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -4,7 +4,8 @@ Error messages never repeat the submitted value: a 422 must not echo a
 password or anything else the client sent.
 """
 
-from datetime import timezone
+import unicodedata
+from datetime import datetime, timezone
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
 
@@ -35,7 +36,15 @@ class StrictBoolean(fields.Boolean):
 
 
 class UTCDateTime(fields.DateTime):
-    """ISO 8601 in, UTC out: a naive value means UTC, an offset is honoured."""
+    """ISO 8601 in, UTC out: a naive value means UTC, an offset is honoured.
+
+    Limited to 0001-01-02 .. 9999-12-30 UTC, so that the value is still a valid
+    datetime when PostgreSQL renders it in any session time zone (9999-12-31
+    23:00 UTC is year 10000 in Tokyo, which Python cannot read back).
+    """
+
+    EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc)
+    LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=timezone.utc)
 
     def __init__(self, **kwargs):
         super().__init__(format="iso", **kwargs)
@@ -44,12 +53,21 @@ class UTCDateTime(fields.DateTime):
         if not isinstance(value, str):
             raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
         parsed = super()._deserialize(value, attr, data, **kwargs)
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=timezone.utc)
         try:
-            return parsed.astimezone(timezone.utc)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.astimezone(timezone.utc)
         except OverflowError:  # e.g. 0001-01-01T00:00+01:00 falls before year 1
-            raise ValidationError("Datetime out of range.") from None
+            parsed = None
+        if parsed is None or not self.EARLIEST <= parsed <= self.LATEST:
+            raise ValidationError("Must be between 0001-01-02 and 9999-12-30 (UTC).")
+        return parsed
+
+
+def not_blank(value):
+    """Some character that shows: not only spaces or invisible format characters."""
+    if all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+        raise ValidationError("Must not be blank.")
 
 
 class StrictSchema(Schema):
@@ -87,6 +105,9 @@ class SignupSchema(StrictSchema):
     def lower_case_email(self, data, **kwargs):
         # One account per address, however the client capitalises it.
         data["email"] = data["email"].lower()
+        # Lower-casing can lengthen it ("İ" becomes two characters).
+        if len(data["email"]) > 254:
+            raise ValidationError("Longer than maximum length 254.", field_name="email")
         return data
 
 
@@ -98,6 +119,7 @@ class LoginSchema(StrictSchema):
 
 class TokenSchema(Schema):
     access_token = fields.String()
+    refresh_token = fields.String()  # at login only
     token_type = fields.Constant("bearer")
 
 
@@ -118,7 +140,7 @@ class TaskCreateSchema(StrictSchema):
         required=True,
         validate=[
             validate.Length(max=255),
-            validate.Regexp(r"\s*\S", error="Must not be blank."),
+            not_blank,
         ],
     )
     description = Text(allow_none=True, validate=validate.Length(max=10_000))

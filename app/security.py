@@ -1,9 +1,10 @@
 """Passwords and tokens: the one place that turns a bearer token into a user."""
 
+import uuid
 from functools import lru_cache
 
-from flask import current_app, jsonify
-from flask_jwt_extended import create_access_token
+from flask import current_app, jsonify, request
+from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt
 
 from .extensions import bcrypt, db, jwt
 from .models import MAX_ID, User
@@ -38,9 +39,32 @@ def verify_password(user, password):
     return matches and user is not None
 
 
-def issue_access_token(user):
+def issue_tokens(user):
+    """Log ``user`` in: a new session with an access and a refresh token."""
     # The subject is a string, as RFC 7519 and PyJWT require.
-    return create_access_token(identity=str(user.id))
+    session = {"sid": str(uuid.uuid4())}
+    return {
+        "access_token": create_access_token(identity=str(user.id), additional_claims=session),
+        "refresh_token": create_refresh_token(identity=str(user.id), additional_claims=session),
+    }
+
+
+def refresh_access_token(user):
+    """A new access token in the session of the refresh token presented."""
+    return create_access_token(identity=str(user.id), additional_claims={"sid": get_jwt()["sid"]})
+
+
+def revoke_current_session():
+    """Log out: neither token of the presented token's session works again."""
+    lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    current_app.extensions["revocations"].revoke(get_jwt()["sid"], lifetime)
+
+
+def _is_revoked(_jwt_header, jwt_data):
+    session_id = jwt_data.get("sid")
+    if not isinstance(session_id, str):
+        return True  # not a token of ours
+    return current_app.extensions["revocations"].is_revoked(session_id)
 
 
 def _not_authenticated(*_reason):
@@ -60,18 +84,32 @@ def _load_user(_jwt_header, jwt_data):
     return db.session.get(User, user_id)
 
 
-def init_jwt():
+def accept_any_case_bearer():
+    """Read ``bearer <token>`` as ``Bearer <token>``.
+
+    The scheme is case-insensitive (RFC 7235), and clients that build the
+    header from login's ``"token_type": "bearer"`` send it in lower case;
+    Flask-JWT-Extended compares it exactly.
+    """
+    header = request.environ.get("HTTP_AUTHORIZATION", "")
+    if header[:7].lower() == "bearer " and not header.startswith("Bearer "):
+        request.environ["HTTP_AUTHORIZATION"] = "Bearer " + header[7:]
+
+
+def init_jwt(app):
     """Answer every token problem the same way: 401 ``Not authenticated``.
 
     Flask-JWT-Extended's defaults say ``msg`` and use 422 for some of them;
     a client only needs to know it must log in again.
     """
+    app.before_request(accept_any_case_bearer)
     jwt.user_lookup_loader(_load_user)
+    jwt.token_in_blocklist_loader(_is_revoked)
     for register in (
         jwt.unauthorized_loader,  # no token
         jwt.invalid_token_loader,  # malformed, forged, wrong type
         jwt.expired_token_loader,
-        jwt.revoked_token_loader,
+        jwt.revoked_token_loader,  # logged out
         jwt.needs_fresh_token_loader,
         jwt.token_verification_failed_loader,
         jwt.user_lookup_error_loader,  # the user no longer exists

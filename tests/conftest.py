@@ -6,6 +6,11 @@ and a SQLite file otherwise. ``TEST_DATABASE_URL=sqlite`` forces SQLite.
 """
 
 import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -17,6 +22,7 @@ from app import create_app
 from app.extensions import db
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/taskapi_test"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def ensure_postgres_database(url):
@@ -67,13 +73,20 @@ def app_env(database_url):
         "APP_ENV": "testing",
         "DATABASE_URL": database_url,
         "BCRYPT_LOG_ROUNDS": "4",  # bcrypt's floor: fast tests, same code path
+        # Every test signs up from 127.0.0.1; test_security.py turns limits on.
+        "RATELIMIT_ENABLED": "false",
     }
+
+
+# Settings of the developer's shell that must not leak into the test app.
+SHELL_SETTINGS = ("JWT_SECRET_KEY", "SECRET_KEY", "JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES",
+                  "REDIS_URL", "RATELIMIT_STORAGE_URI", "PROXY_FIX_X_FOR", "CORS_ORIGINS")
 
 
 @pytest.fixture(scope="session")
 def app(app_env):
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("JWT_SECRET_KEY", "SECRET_KEY", "JWT_ACCESS_TOKEN_EXPIRES"):
+        for name in SHELL_SETTINGS:
             mp.delenv(name, raising=False)
         for name, value in app_env.items():
             mp.setenv(name, value)
@@ -86,6 +99,22 @@ def app(app_env):
     yield app
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(app, app_env, monkeypatch):
+    """Build another app, as the test app but with extra environment variables.
+
+    For tests that point the app elsewhere or add routes to it. It shares the
+    suite's database (emptied after the test like any other).
+    """
+    def build(**env):
+        for name in SHELL_SETTINGS:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in {**app_env, **env}.items():
+            monkeypatch.setenv(name, value)
+        return create_app()
+    return build
 
 
 @pytest.fixture(autouse=True)
@@ -139,3 +168,47 @@ def alice(auth):
 @pytest.fixture
 def bob(auth):
     return auth.headers("bob", "bob@example.com", "bobs password")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def serve(app, app_env):
+    """Start gunicorn serving ``wsgi:app`` in production mode; returns its base URL.
+
+    ``serve(workers=2, RATELIMIT_ENABLED="true", ...)``: extra keywords are
+    environment variables. The database is the suite's, already migrated.
+    """
+    processes = []
+
+    def start(workers=2, **env):
+        port = free_port()
+        env = {**os.environ, **app_env, "APP_ENV": "production", "JWT_SECRET_KEY": "p" * 32, **env}
+        for name in SHELL_SETTINGS:
+            if name not in env or env[name] is None:
+                env.pop(name, None)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+             "--no-control-socket", "wsgi:app"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        processes.append(process)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return f"http://127.0.0.1:{port}"
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    pytest.fail(f"gunicorn did not start: {process.stderr.read().decode()}")
+                time.sleep(0.1)
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=30)

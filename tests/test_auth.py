@@ -20,9 +20,10 @@ def test_signup_creates_an_account_that_can_log_in(auth):
     response = auth.login()
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"access_token", "token_type"}
+    assert set(body) == {"access_token", "refresh_token", "token_type"}
     assert body["token_type"] == "bearer"
     assert body["access_token"].count(".") == 2  # a JWT
+    assert body["refresh_token"].count(".") == 2
 
 
 def test_password_is_stored_as_a_bcrypt_hash(app, auth):
@@ -38,6 +39,7 @@ def test_password_is_stored_as_a_bcrypt_hash(app, auth):
     [
         ("alice", "other@example.com"),  # same username
         ("ALICE", "other@example.com"),  # usernames are one whatever their case
+        ("ａｌｉｃｅ", "other@example.com"),  # full-width look-alike letters
         ("other", "alice@example.com"),  # same e-mail
         ("other", "Alice@Example.COM"),  # e-mails are one whatever their case
     ],
@@ -47,6 +49,23 @@ def test_duplicate_signup_is_400(auth, username, email):
     response = auth.signup(username=username, email=email)
     assert response.status_code == 400
     assert response.get_json() == {"detail": "Username or email already exists"}
+
+
+@pytest.mark.parametrize("first, second", [("Ünïcode", "ünÏCODE"), ("Straße", "STRASSE"), ("Σίσυφος", "ΣΊΣΥΦΟΣ")])
+def test_usernames_are_case_insensitive_in_every_script(auth, first, second):
+    assert auth.signup(username=first, email="one@example.com").status_code == 201
+    response = auth.signup(username=second, email="two@example.com")
+    assert response.status_code == 400
+    assert response.get_json() == {"detail": "Username or email already exists"}
+
+
+def test_email_that_lower_casing_makes_too_long_is_422(client):
+    # 254 characters as sent; "İ".lower() is two characters, so 318 once stored.
+    email = "İ" * 64 + "@" + "a" * 63 + "." + "b" * 63 + "." + "c" * 57 + ".com"
+    assert len(email) == 254
+    response = client.post(SIGNUP, json={"username": "dotted", "email": email, "password": "password1"})
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]) == ["email"]
 
 
 def test_email_is_stored_lower_case_and_login_ignores_case(auth):

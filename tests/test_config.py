@@ -47,8 +47,13 @@ def test_development_secret_is_random_and_shared_by_every_worker(tmp_path):
 
 
 def test_production_reads_its_settings(tmp_path):
-    env = {**PRODUCTION, "JWT_ACCESS_TOKEN_EXPIRES": "60", "BCRYPT_LOG_ROUNDS": "13"}
+    env = {**PRODUCTION, "JWT_ACCESS_TOKEN_EXPIRES": "60", "BCRYPT_LOG_ROUNDS": "13", "REDIS_URL": "redis://cache:6379/0",
+           "RATELIMIT_ENABLED": "off", "CORS_ORIGINS": " https://a.example ,https://b.example,", "PROXY_FIX_X_FOR": "1"}
     config = load_config(tmp_path, env=env)
+    assert config["RATELIMIT_ENABLED"] is False
+    assert config["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/0"  # limits shared through Redis too
+    assert config["CORS_ORIGINS"] == ["https://a.example", "https://b.example"]
+    assert config["PROXY_FIX_X_FOR"] == 1
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg2://u:p@db.example/app"
     assert config["JWT_SECRET_KEY"] == SECRET
     assert config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds() == 60
@@ -67,6 +72,8 @@ def test_production_reads_its_settings(tmp_path):
         ({"BCRYPT_LOG_ROUNDS": "twelve"}, "BCRYPT_LOG_ROUNDS must be a whole number, got 'twelve'"),
         ({"BCRYPT_LOG_ROUNDS": "3"}, "BCRYPT_LOG_ROUNDS must be at least 4, got 3"),
         ({"JWT_ACCESS_TOKEN_EXPIRES": "0"}, "JWT_ACCESS_TOKEN_EXPIRES must be at least 1, got 0"),
+        ({"RATELIMIT_ENABLED": "maybe"}, "RATELIMIT_ENABLED must be true or false, got 'maybe'"),
+        ({"RATELIMIT_LOGIN": "lots"}, "RATELIMIT_LOGIN must be a rate limit such as '5/minute', got 'lots'"),
     ],
 )
 def test_unsafe_settings_are_refused(tmp_path, change, message):

@@ -1,18 +1,20 @@
 """Whatever goes wrong, the client gets JSON with a ``detail``, never HTML or a traceback."""
 
+import http.client
+import json
 from datetime import datetime, timezone
 from uuid import UUID
 
 import pytest
 from flask import jsonify
 
-from app import create_app
 
 TASKS = "/api/v1/tasks"
 
 
-def test_unknown_route_is_404_json(client):
-    response = client.get("/api/v1/nothing-here")
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/v1//tasks", "/api/v1/tasks/", "/"])
+def test_unknown_route_is_404_json(client, path):
+    response = client.get(path)
     assert response.status_code == 404
     assert response.get_json() == {"detail": "Not Found"}
 
@@ -49,22 +51,26 @@ def test_json_with_charset_is_accepted(client, alice):
     assert response.status_code == 201
 
 
+def test_chunked_body_over_the_cap_is_413_json(serve):
+    """Without Content-Length the body is cut at the cap: still a 413, not 'not JSON'."""
+    base = serve(workers=1)
+    connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+    chunks = (b"x" * 65536 for _ in range(24))  # 1.5 MiB
+    connection.request("POST", "/api/v1/auth/login", body=chunks, encode_chunked=True,
+                       headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    response = connection.getresponse()
+    assert response.status == 413
+    assert json.loads(response.read()) == {"detail": "Request Entity Too Large"}
+
+
 def test_body_over_the_cap_is_413_json(client, alice):
     response = client.post(TASKS, json={"title": "x", "description": "y" * (1024 * 1024)}, headers=alice)
     assert response.status_code == 413
     assert response.get_json() == {"detail": "Request Entity Too Large"}
 
 
-@pytest.fixture
-def fresh_app(app_env, monkeypatch):
-    """A separate app, so a test may add routes or point it elsewhere."""
-    for name, value in app_env.items():
-        monkeypatch.setenv(name, value)
-    return create_app
-
-
-def test_unexpected_error_is_500_json_without_a_traceback(fresh_app):
-    app = fresh_app()
+def test_unexpected_error_is_500_json_without_a_traceback(make_app):
+    app = make_app()
 
     @app.get("/boom")
     def boom():
@@ -76,10 +82,10 @@ def test_unexpected_error_is_500_json_without_a_traceback(fresh_app):
     assert "secret internals" not in response.get_data(as_text=True)
 
 
-def test_database_outage_is_503_json(fresh_app, monkeypatch):
+def test_database_outage_is_503_json(make_app):
     # Nothing listens on port 1: the connection is refused at once.
-    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
-    response = fresh_app().test_client().post(
+    app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
+    response = app.test_client().post(
         "/api/v1/auth/login", json={"email": "a@example.com", "password": "password1"}
     )
     assert response.status_code == 503

@@ -18,8 +18,6 @@ from tests.conftest import ensure_postgres_database
 ROOT = Path(__file__).resolve().parent.parent
 
 
-# SQLite cannot reflect the expression index on lower(username); PostgreSQL compares it.
-@pytest.mark.filterwarnings("ignore:.*expression-based index")
 def test_models_and_migrations_agree(app):
     """No pending autogenerate changes: a model change needs a migration."""
     with app.app_context(), db.engine.connect() as conn:
@@ -37,7 +35,7 @@ def empty_database(database_url, tmp_path):
     assert ensure_postgres_database(url)
     engine = create_engine(sqlalchemy_url(url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
-        for table in ("tasks", "users", "alembic_version"):
+        for table in ("tasks", "users", "revoked_sessions", "alembic_version"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     engine.dispose()
     return url.render_as_string(hide_password=False)
@@ -61,7 +59,7 @@ def tables(database_url):
 
 def test_upgrade_downgrade_upgrade(empty_database):
     flask_db(empty_database, "upgrade")
-    assert tables(empty_database) == {"users", "tasks", "alembic_version"}
+    assert tables(empty_database) == {"users", "tasks", "revoked_sessions", "alembic_version"}
     flask_db(empty_database, "downgrade", "base")
     assert tables(empty_database) == {"alembic_version"}
     flask_db(empty_database, "upgrade")

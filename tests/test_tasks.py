@@ -1,8 +1,12 @@
 """/api/v1/tasks: create, list, read, update and delete one's own tasks."""
 
+import threading
 from datetime import datetime
 
 import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import AuthActions
 
 TASKS = "/api/v1/tasks"
 TASK_FIELDS = {"id", "title", "description", "due_date", "completed", "created_at", "updated_at", "owner_id"}
@@ -61,6 +65,7 @@ def test_due_date_is_stored_in_utc(client, alice, sent, stored):
         ({"title": None}, "title"),
         ({"title": ""}, "title"),
         ({"title": "   \t"}, "title"),
+        ({"title": "\u200b\u2060 "}, "title"),  # only invisible characters
         ({"title": "x" * 256}, "title"),
         ({"title": 5}, "title"),
         ({"title": "nul\x00byte"}, "title"),
@@ -71,12 +76,15 @@ def test_due_date_is_stored_in_utc(client, alice, sent, stored):
         ({"title": "ok", "due_date": 1767225600}, "due_date"),
         ({"title": "ok", "due_date": "0001-01-01T00:00:00+01:00"}, "due_date"),  # before year 1 in UTC
         ({"title": "ok", "due_date": "9999-12-31T23:59:59-01:00"}, "due_date"),  # after 9999 in UTC
+        ({"title": "ok", "due_date": "9999-12-31T00:00:00Z"}, "due_date"),  # year 10000 east of UTC
+        ({"title": "ok", "due_date": "0001-01-01T12:00:00Z"}, "due_date"),  # year 0 west of UTC
         ({"title": "ok", "completed": "true"}, "completed"),
         ({"title": "ok", "completed": 1}, "completed"),
         ({"title": "ok", "completed": None}, "completed"),
         ({"title": "ok", "id": 1}, "id"),
         ({"title": "ok", "owner_id": 1}, "owner_id"),
         ({"title": "ok", "created_at": "2027-01-01T00:00:00Z"}, "created_at"),
+        ({"title": "ok", "completed_at": "2027-01-01T00:00:00Z"}, "completed_at"),
         ({"title": "ok", "updated_at": "2027-01-01T00:00:00Z"}, "updated_at"),
     ],
 )
@@ -136,7 +144,7 @@ def test_someone_elses_task_is_not_found(client, alice, bob, method):
 
 
 @pytest.mark.parametrize("method", ["get", "put", "delete"])
-@pytest.mark.parametrize("task_id", ["0", "987654", str(2**31), "9" * 30])
+@pytest.mark.parametrize("task_id", ["0", "-1", "987654", str(2**31), "9" * 30])
 def test_missing_task_is_404(client, alice, method, task_id):
     response = getattr(client, method)(f"{TASKS}/{task_id}", json={"title": "x"}, headers=alice)
     assert response.status_code == 404
@@ -191,6 +199,13 @@ def test_put_validation_is_422_and_changes_nothing(client, alice, body, field):
     assert client.get(f"{TASKS}/{task['id']}", headers=alice).get_json() == task
 
 
+def test_deleted_ids_are_never_reused(client, alice):
+    # A client retrying a DELETE must not remove a newer task.
+    first = create(client, alice)
+    assert client.delete(f"{TASKS}/{first['id']}", headers=alice).status_code == 204
+    assert create(client, alice)["id"] > first["id"]
+
+
 def test_delete_removes_the_task(client, alice):
     task = create(client, alice)
     response = client.delete(f"{TASKS}/{task['id']}", headers=alice)
@@ -209,3 +224,43 @@ def test_every_task_endpoint_needs_a_token(client, method, path):
     response = getattr(client, method)(path, json={"title": "x"})
     assert response.status_code == 401
     assert response.get_json() == {"detail": "Not authenticated"}
+
+
+def test_concurrent_deletes_and_updates_of_one_task(app, client, alice):
+    """One 204, every other request a 404 or a 200: never a 500, never two deletes."""
+    task = create(client, alice)
+    requests = [("delete", None)] * 4 + [("put", {"title": f"edit {n}"}) for n in range(6)]
+    barrier = threading.Barrier(len(requests))
+    statuses = []
+
+    def send(method, body):
+        thread_client = app.test_client()
+        barrier.wait()
+        response = getattr(thread_client, method)(f"{TASKS}/{task['id']}", json=body, headers=alice)
+        statuses.append((method, response.status_code))
+
+    threads = [threading.Thread(target=send, args=request) for request in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deletes = sorted(code for method, code in statuses if method == "delete")
+    assert deletes == [204, 404, 404, 404]
+    assert {code for method, code in statuses if method == "put"} <= {200, 404}
+    assert client.get(f"{TASKS}/{task['id']}", headers=alice).status_code == 404
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12"])  # UTC+14 and UTC-12
+def test_extreme_due_dates_read_back_in_any_session_time_zone(make_app, database_url, zone):
+    """A database whose sessions are not in UTC (a managed server's default) still reads every due date."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("a PostgreSQL session setting")
+    zoned = url.update_query_dict({"options": f"-c timezone={zone}"})
+    zoned_client = make_app(DATABASE_URL=zoned.render_as_string(hide_password=False)).test_client()
+    headers = AuthActions(zoned_client).headers()
+    for due in ("0001-01-02T00:00:00+00:00", "9999-12-30T23:59:59.999999+00:00"):
+        task = create(zoned_client, headers, due_date=due)
+        response = zoned_client.get(f"{TASKS}/{task['id']}", headers=headers)
+        assert response.status_code == 200 and response.get_json()["due_date"] == due
+    assert zoned_client.get(TASKS, headers=headers).status_code == 200

@@ -35,8 +35,9 @@ def _b64(data):
 
 
 def _token(app, **kwargs):
+    """A token signed with the app's key, in a session like the ones login starts."""
     with app.app_context():
-        return create_access_token(**kwargs)
+        return create_access_token(additional_claims={"sid": "a-session"}, **kwargs)
 
 
 def _user_id(client, headers):
@@ -49,7 +50,7 @@ def _bad_authorizations(app, client, alice):
     token = alice["Authorization"].split()[1]
     header, payload, _signature = token.split(".")
     with app.app_context():
-        refresh = create_refresh_token(identity=user_id)
+        refresh = create_refresh_token(identity=user_id, additional_claims={"sid": "a-session"})
     claims = pyjwt.decode(token, options={"verify_signature": False})
     return {
         "no scheme": token,
@@ -66,6 +67,7 @@ def _bad_authorizations(app, client, alice):
         "subject out of range": "Bearer " + _token(app, identity=str(2**31)),
         "subject zero": "Bearer " + _token(app, identity="0"),
         "unknown user": "Bearer " + _token(app, identity="987654"),
+        "no session": "Bearer " + pyjwt.encode({**claims, "sid": None}, app.config["JWT_SECRET_KEY"]),
     }
 
 
@@ -75,6 +77,13 @@ def test_every_bad_token_is_401_not_authenticated(app, client, alice):
         assert response.status_code == 401, name
         assert response.get_json() == NOT_AUTHENTICATED, name
         assert response.headers["WWW-Authenticate"] == "Bearer", name
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+def test_the_bearer_scheme_is_case_insensitive(client, alice, scheme):
+    # Clients build the header from login's "token_type": "bearer".
+    token = alice["Authorization"].split()[1]
+    assert client.get(ME, headers={"Authorization": f"{scheme} {token}"}).status_code == 200
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": ""}])
@@ -91,3 +100,10 @@ def test_token_of_a_deleted_user_is_401(app, client, alice):
     response = client.get(ME, headers=alice)
     assert response.status_code == 401
     assert response.get_json() == NOT_AUTHENTICATED
+
+
+def test_a_well_signed_token_of_a_live_session_works(app, client, alice):
+    # The control for the cases above: the same construction, valid.
+    user_id = str(_user_id(client, alice))
+    response = client.get(ME, headers={"Authorization": "Bearer " + _token(app, identity=user_id)})
+    assert response.status_code == 200

@@ -1,15 +1,25 @@
-"""Sign up and log in."""
+"""Sign up, log in, refresh and log out."""
 
-from flask import Blueprint
+import hashlib
+
+from flask import Blueprint, current_app, request
+from flask_jwt_extended import current_user, jwt_required
+from flask_limiter.util import get_remote_address
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import APIError
-from ..extensions import db
+from ..extensions import db, limiter
 from ..inputs import load_json
 from ..models import User
 from ..schemas import LoginSchema, SignupSchema, TokenSchema
-from ..security import hash_password, issue_access_token, verify_password
+from ..security import (
+    hash_password,
+    issue_tokens,
+    refresh_access_token,
+    revoke_current_session,
+    verify_password,
+)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -18,7 +28,29 @@ login_schema = LoginSchema()
 token_schema = TokenSchema()
 
 
+def configured_limit(name):
+    """A limit read from the app's settings at request time (see config.py)."""
+    return lambda: current_app.config[name]
+
+
+def login_email_key():
+    """Rate-limit key for the account being tried, whatever the client's address.
+
+    Hashed: the limiter's storage never holds e-mail addresses, and its keys
+    have a fixed size however long the submitted value.
+    """
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
+    email = body.get("email") if isinstance(body, dict) else None
+    if not isinstance(email, str):
+        return get_remote_address()
+    return "login-email:" + hashlib.sha256(email.lower().encode("utf-8", "surrogatepass")).hexdigest()
+
+
 @bp.post("/signup")
+@limiter.limit(configured_limit("RATELIMIT_SIGNUP"))
 def signup():
     data = load_json(signup_schema)
     db.session.add(User(username=data["username"], email=data["email"],
@@ -34,9 +66,32 @@ def signup():
 
 
 @bp.post("/login")
+@limiter.limit(configured_limit("RATELIMIT_LOGIN"))
+# Per account, only failed attempts count: guessing one password from many
+# addresses is slowed down, while the account's owner can still log in.
+@limiter.limit(configured_limit("RATELIMIT_LOGIN_PER_EMAIL"), key_func=login_email_key,
+               deduct_when=lambda response: response.status_code == 401)
 def login():
     data = load_json(login_schema)
     user = db.session.scalar(select(User).where(User.email == data["email"].lower()))
     if not verify_password(user, data["password"]):
         raise APIError(401, "Incorrect email or password")
-    return token_schema.dump({"access_token": issue_access_token(user)})
+    return token_schema.dump(issue_tokens(user))
+
+
+@bp.post("/refresh")
+@limiter.limit(configured_limit("RATELIMIT_REFRESH"))
+@jwt_required(refresh=True)
+def refresh():
+    return token_schema.dump({"access_token": refresh_access_token(current_user)})
+
+
+@bp.post("/logout")
+@jwt_required()
+def logout():
+    revoke_current_session()
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent logout of the same session got there first
+        db.session.rollback()
+    return "", 204

@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 from flask_jwt_extended import current_user, jwt_required
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from ..errors import APIError
 from ..extensions import db
@@ -18,13 +18,20 @@ task_schema = TaskSchema()
 tasks_schema = TaskSchema(many=True)
 
 
-def get_own_task(task_id):
-    """The current user's task, or 404 whether it is missing or someone else's."""
-    task = None
-    if task_id <= MAX_ID:
-        task = db.session.scalar(
-            select(Task).where(Task.id == task_id, Task.owner_id == current_user.id)
-        )
+def own_task(task_id):
+    """The condition that picks the current user's task ``task_id``.
+
+    Every read and write goes through it, so another user's task is never
+    found: a 404, exactly like a missing one.
+    """
+    # An id beyond PostgreSQL's integer names no task (and PostgreSQL would
+    # refuse to compare with it).
+    if not 1 <= task_id <= MAX_ID:
+        raise APIError(404, "Task not found")
+    return (Task.id == task_id) & (Task.owner_id == current_user.id)
+
+
+def found(task):
     if task is None:
         raise APIError(404, "Task not found")
     return task
@@ -48,27 +55,31 @@ def list_tasks():
     return tasks_schema.dump(tasks)
 
 
-@bp.get("/<int:task_id>")
+# signed: /tasks/-1 is a task that is not found, like any other id.
+@bp.get("/<int(signed=True):task_id>")
 @jwt_required()
 def get_task(task_id):
-    return task_schema.dump(get_own_task(task_id))
+    return task_schema.dump(found(db.session.scalar(select(Task).where(own_task(task_id)))))
 
 
-@bp.put("/<int:task_id>")
+@bp.put("/<int(signed=True):task_id>")
 @jwt_required()
 def update_task(task_id):
     changes = load_json(task_update_schema)
-    task = get_own_task(task_id)
-    for field, value in changes.items():
-        setattr(task, field, value)
-    task.updated_at = utcnow()
+    # One UPDATE ... RETURNING: atomic against a concurrent delete (404, not a
+    # lost row) and one round trip.
+    task = found(db.session.scalar(
+        update(Task).where(own_task(task_id)).values(**changes, updated_at=utcnow()).returning(Task)
+    ))
     db.session.commit()
     return task_schema.dump(task)
 
 
-@bp.delete("/<int:task_id>")
+@bp.delete("/<int(signed=True):task_id>")
 @jwt_required()
 def delete_task(task_id):
-    db.session.delete(get_own_task(task_id))
+    # One DELETE: of two concurrent deletes, only the one that removed the row gets 204.
+    if db.session.execute(delete(Task).where(own_task(task_id))).rowcount == 0:
+        raise APIError(404, "Task not found")
     db.session.commit()
     return "", 204

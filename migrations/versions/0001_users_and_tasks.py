@@ -19,14 +19,15 @@ def upgrade():
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("username", sa.String(length=50), nullable=False),
+        sa.Column("username_key", sa.String(length=255), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("hashed_password", sa.String(length=60), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+        sa.UniqueConstraint("username_key", name=op.f("uq_users_username_key")),
+        sqlite_autoincrement=True,
     )
-    # Usernames are unique whatever their case.
-    op.create_index("uq_users_username_lower", "users", [sa.literal_column("lower(username)")], unique=True)
 
     op.create_table(
         "tasks",
@@ -42,6 +43,7 @@ def upgrade():
             ["owner_id"], ["users.id"], name=op.f("fk_tasks_owner_id_users"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_tasks_owner_id"), "tasks", ["owner_id"], unique=False)
 
@@ -49,5 +51,4 @@ def upgrade():
 def downgrade():
     op.drop_index(op.f("ix_tasks_owner_id"), table_name="tasks")
     op.drop_table("tasks")
-    op.drop_index("uq_users_username_lower", table_name="users")
     op.drop_table("users")

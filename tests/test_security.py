@@ -1,0 +1,302 @@
+"""Issue 3: accounts and tokens that hold against the OWASP API Top 10.
+
+Rate limits and revocation are tested against gunicorn with two workers, so
+they must hold across processes, as they must across replicas.
+"""
+
+import statistics
+import threading
+import time
+
+import jwt as pyjwt
+import pytest
+import redis
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import RevokedSession, utcnow
+from tests.http import call
+
+REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+ME = "/api/v1/users/me"
+
+
+def redis_available():
+    try:
+        return redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def shared_store():
+    """Redis when one answers (emptied first), else None: in-memory limits, one worker."""
+    if not redis_available():
+        return None
+    redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+    return REDIS_TEST_URL
+
+
+def limited_server(serve, shared_store, **limits):
+    """gunicorn with rate limits on: two workers sharing Redis, or one worker alone."""
+    settings = {"RATELIMIT_ENABLED": "true", "RATELIMIT_STORAGE_URI": shared_store or "memory://", **limits}
+    return serve(workers=2 if shared_store else 1, **settings)
+
+
+def signup_and_login(base, username="dave", email="dave@example.com", password="dave password"):
+    status, _, _ = call(base, "POST", "/auth/signup", {"username": username, "email": email, "password": password})
+    assert status == 201
+    status, tokens, _ = call(base, "POST", "/auth/login", {"email": email, "password": password})
+    assert status == 200
+    return tokens
+
+
+# --- tokens -----------------------------------------------------------------
+
+
+def test_refresh_token_gives_a_new_access_token(client, auth):
+    auth.signup()
+    tokens = auth.login().get_json()
+    response = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {tokens['refresh_token']}"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"access_token", "token_type"} and body["token_type"] == "bearer"
+    me = client.get(ME, headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200 and me.get_json()["username"] == "alice"
+
+
+def test_an_access_token_cannot_refresh(client, alice):
+    response = client.post("/api/v1/auth/refresh", headers=alice)
+    assert response.status_code == 401
+    assert response.get_json() == {"detail": "Not authenticated"}
+
+
+def test_token_subject_is_the_user_id_as_a_string(app, client, auth):
+    auth.signup()
+    tokens = auth.login().get_json()
+    user_id = client.get(ME, headers={"Authorization": f"Bearer {tokens['access_token']}"}).get_json()["id"]
+    for kind in ("access_token", "refresh_token"):
+        claims = pyjwt.decode(tokens[kind], app.config["JWT_SECRET_KEY"], algorithms=["HS256"])
+        assert claims["sub"] == str(user_id)
+    access = pyjwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert access["exp"] - access["iat"] == 15 * 60  # short-lived by default
+
+
+def test_logout_ends_the_session_and_only_that_session(client, auth):
+    auth.signup()
+    first, second = auth.login().get_json(), auth.login().get_json()
+    bearer = {kind: {"Authorization": f"Bearer {first[kind]}"} for kind in first if kind != "token_type"}
+
+    assert client.post("/api/v1/auth/logout", headers=bearer["access_token"]).status_code == 204
+    assert client.get(ME, headers=bearer["access_token"]).status_code == 401
+    assert client.post("/api/v1/auth/refresh", headers=bearer["refresh_token"]).status_code == 401
+    assert client.post("/api/v1/auth/logout", headers=bearer["access_token"]).status_code == 401
+    # Another login of the same user is another session, still valid.
+    assert client.get(ME, headers={"Authorization": f"Bearer {second['access_token']}"}).status_code == 200
+
+
+def expire_a_revocation(app):
+    with app.app_context():
+        db.session.add(RevokedSession(session_id="expired", expires_at=utcnow().replace(year=2000)))
+        db.session.commit()
+
+
+def revoked_session_ids(app):
+    with app.app_context():
+        return db.session.scalars(select(RevokedSession.session_id)).all()
+
+
+def test_logout_forgets_expired_revocations(app, client, alice):
+    expire_a_revocation(app)
+    assert client.post("/api/v1/auth/logout", headers=alice).status_code == 204
+    remaining = revoked_session_ids(app)
+    assert len(remaining) == 1 and "expired" not in remaining  # only the new one
+
+
+def test_concurrent_logouts_of_one_session(app, alice):
+    attempts = 6
+    barrier = threading.Barrier(attempts)
+    statuses = []
+
+    def log_out():
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(client.post("/api/v1/auth/logout", headers=alice).status_code)
+
+    threads = [threading.Thread(target=log_out) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert 204 in statuses and set(statuses) <= {204, 401}
+    assert app.test_client().get(ME, headers=alice).status_code == 401
+
+
+def test_tokens_purge_command(app, client, alice):
+    assert client.post("/api/v1/auth/logout", headers=alice).status_code == 204
+    expire_a_revocation(app)
+    result = app.test_cli_runner().invoke(args=["tokens", "purge"])
+    assert result.exit_code == 0 and result.output == "purged 1 expired revocations\n"
+    assert len(revoked_session_ids(app)) == 1
+    assert client.get(ME, headers=alice).status_code == 401  # the live revocation stays
+
+
+def test_tokens_purge_with_redis_leaves_expiry_to_redis(make_app):
+    if not redis_available():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    result = make_app(REDIS_URL=REDIS_TEST_URL).test_cli_runner().invoke(args=["tokens", "purge"])
+    assert result.exit_code == 0 and result.output == "purged 0 expired revocations\n"
+
+
+@pytest.mark.parametrize("store", ["database", "redis"])
+def test_revocation_holds_in_every_worker(serve, store):
+    if store == "redis" and not redis_available():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    base = serve(workers=2, REDIS_URL=REDIS_TEST_URL if store == "redis" else None)
+    tokens = signup_and_login(base)
+    assert call(base, "POST", "/auth/logout", token=tokens["access_token"])[0] == 204
+    # Every request is a new connection, spread over both workers.
+    statuses = {call(base, "GET", "/users/me", token=tokens["access_token"])[0] for _ in range(20)}
+    statuses |= {call(base, "POST", "/auth/refresh", token=tokens["refresh_token"])[0] for _ in range(5)}
+    assert statuses == {401}
+
+
+# --- passwords --------------------------------------------------------------
+
+
+def test_unknown_email_costs_as_much_as_a_wrong_password(make_app):
+    """Timing does not tell who has an account (a ratio of medians, not one sample)."""
+    client = make_app(BCRYPT_LOG_ROUNDS="9").test_client()  # bcrypt dominates, as at 12 in production
+    assert client.post("/api/v1/auth/signup", json={
+        "username": "timing", "email": "timing@example.com", "password": "right password"}).status_code == 201
+
+    def seconds(email):
+        start = time.perf_counter()
+        response = client.post("/api/v1/auth/login", json={"email": email, "password": "wrong password"})
+        assert response.status_code == 401
+        return time.perf_counter() - start
+
+    known, unknown = [], []
+    for _ in range(15):
+        known.append(seconds("timing@example.com"))
+        unknown.append(seconds("nobody@example.com"))
+    ratio = statistics.median(unknown) / statistics.median(known)
+    assert 0.6 < ratio < 1.6, f"unknown/known login time ratio {ratio:.2f}"
+
+
+# --- rate limits ------------------------------------------------------------
+
+
+def test_failed_logins_per_account_are_limited_and_reset(serve, shared_store):
+    base = limited_server(serve, shared_store, RATELIMIT_LOGIN_PER_EMAIL="3 per 2 seconds")
+    signup_and_login(base)  # one successful login: does not count
+    wrong = {"email": "dave@example.com", "password": "wrong password"}
+    assert [call(base, "POST", "/auth/login", wrong)[0] for _ in range(3)] == [401] * 3
+
+    status, body, headers = call(base, "POST", "/auth/login", {**wrong, "password": "dave password"})
+    assert status == 429
+    assert body == {"detail": "Too Many Requests"}
+    assert 1 <= int(headers["Retry-After"]) <= 2
+    # The same account in other letters is the same account.
+    assert call(base, "POST", "/auth/login", {**wrong, "email": "DAVE@example.com"})[0] == 429
+    # Another account is not locked.
+    assert call(base, "POST", "/auth/login", {"email": "erin@example.com", "password": "x"})[0] == 401
+
+    time.sleep(2.1)
+    assert call(base, "POST", "/auth/login", {**wrong, "password": "dave password"})[0] == 200
+
+
+def test_malformed_login_bodies_are_limited_per_address_and_never_500(serve, shared_store):
+    base = limited_server(serve, shared_store, RATELIMIT_LOGIN="4/minute", RATELIMIT_LOGIN_PER_EMAIL="1/minute")
+    deep = "[" * 100_000
+    statuses = [
+        call(base, "POST", "/auth/login", {"email": 5, "password": "x"})[0],
+        call(base, "POST", "/auth/login", ["not", "an", "object"])[0],
+        call(base, "POST", "/auth/login", headers={"Content-Type": "application/json"}, raw=deep.encode())[0],
+        call(base, "POST", "/auth/login", {"email": 5, "password": "x"})[0],
+        call(base, "POST", "/auth/login", {"email": 5, "password": "x"})[0],
+    ]
+    assert statuses == [422, 422, 400, 422, 429]
+
+
+def test_successful_logins_do_not_lock_the_owner_out(serve, shared_store):
+    base = limited_server(serve, shared_store, RATELIMIT_LOGIN_PER_EMAIL="2/minute")
+    signup_and_login(base)
+    body = {"email": "dave@example.com", "password": "dave password"}
+    assert [call(base, "POST", "/auth/login", body)[0] for _ in range(5)] == [200] * 5
+
+
+@pytest.mark.parametrize(
+    "path, setting",
+    [("/auth/login", "RATELIMIT_LOGIN"), ("/auth/signup", "RATELIMIT_SIGNUP"), ("/auth/refresh", "RATELIMIT_REFRESH")],
+)
+def test_each_auth_endpoint_is_limited_per_client_address(serve, shared_store, path, setting):
+    base = limited_server(serve, shared_store, **{setting: "4/minute"})
+    statuses = [
+        call(base, "POST", path, {"username": f"user{n}", "email": f"user{n}@example.com", "password": "pw"})[0]
+        for n in range(6)
+    ]
+    assert 429 not in statuses[:4]
+    assert statuses[4:] == [429, 429]
+
+
+def test_forwarded_for_is_ignored_without_a_trusted_proxy(serve, shared_store):
+    base = limited_server(serve, shared_store, RATELIMIT_LOGIN="3/minute")
+    statuses = [call(base, "POST", "/auth/login", {"email": "a@example.com", "password": "x"},
+                     headers={"X-Forwarded-For": f"203.0.113.{n}"})[0] for n in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit(serve, shared_store):
+    base = limited_server(serve, shared_store, RATELIMIT_LOGIN="2/minute", PROXY_FIX_X_FOR="1")
+
+    def login_from(address):
+        return call(base, "POST", "/auth/login", {"email": "a@example.com", "password": "x"},
+                    headers={"X-Forwarded-For": address})[0]
+
+    assert [login_from("203.0.113.1") for _ in range(3)] == [401, 401, 429]
+    assert login_from("203.0.113.2") == 401
+    # A client cannot escape by prepending its own value: the proxy appends the real one.
+    assert login_from("198.51.100.7, 203.0.113.1") == 429
+
+
+# --- headers, CORS, misconfiguration ----------------------------------------
+
+
+@pytest.mark.parametrize("method, path", [("get", ME), ("get", "/nowhere"), ("post", "/api/v1/auth/login")])
+def test_security_headers_on_every_response(client, method, path):
+    response = getattr(client, method)(path, json={})
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" not in response.headers  # plain HTTP
+
+
+def test_hsts_only_over_https_through_a_trusted_proxy(make_app):
+    client = make_app(PROXY_FIX_X_FOR="1").test_client()
+    https = client.get(ME, headers={"X-Forwarded-Proto": "https"})
+    assert https.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "Strict-Transport-Security" not in client.get(ME).headers
+
+
+def test_cors_only_for_listed_origins(make_app, client):
+    allowed = "https://app.example.com"
+    cors_client = make_app(CORS_ORIGINS=f"{allowed}, https://other.example.com").test_client()
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "Authorization"}
+    response = cors_client.options("/api/v1/tasks", headers={"Origin": allowed, **preflight})
+    assert response.headers["Access-Control-Allow-Origin"] == allowed
+    response = cors_client.options("/api/v1/tasks", headers={"Origin": "https://evil.example", **preflight})
+    assert "Access-Control-Allow-Origin" not in response.headers
+    # Without CORS_ORIGINS no origin is allowed.
+    response = client.options("/api/v1/tasks", headers={"Origin": allowed, **preflight})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_production_shows_no_version_and_no_debugger(serve):
+    base = serve()
+    status, body, headers = call(base, "GET", "/nowhere")
+    assert status == 404 and body == {"detail": "Not Found"}
+    assert not any(ch.isdigit() for ch in headers.get("Server", ""))
+    assert "Werkzeug" not in headers.get("Server", "")
