@@ -144,6 +144,15 @@ def load_config(instance_path, env=None):
         # How many proxies in front of the app set X-Forwarded-For/-Proto; 0
         # trusts none, so a client cannot pick its own address for the limits.
         "PROXY_FIX_X_FOR": _int(env, "PROXY_FIX_X_FOR", 0, minimum=0),
+        # The OpenAPI document, built by flask-smorest from the schemas.
+        "API_TITLE": "Task API",
+        "API_VERSION": "1.0.0",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "API_SPEC_OPTIONS": {
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        },
         "CORS_ORIGINS": [o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip()],
         # bcrypt's floor is 4; tests use it, production keeps the default of 12.
         "BCRYPT_LOG_ROUNDS": _int(env, "BCRYPT_LOG_ROUNDS", 12, minimum=4),

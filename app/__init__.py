@@ -9,10 +9,11 @@ from config import load_config
 from .auth.routes import bp as auth_bp
 from .cli import init_cli
 from .errors import register_error_handlers
-from .extensions import bcrypt, db, jwt, limiter, migrate
+from .extensions import api, bcrypt, db, jwt, limiter, migrate
 from .headers import init_headers
 from .json_provider import JSONProvider
 from .revocation import init_revocations
+from .schemas import ErrorSchema
 from .security import init_jwt
 from .tasks.routes import bp as tasks_bp
 from .users.routes import bp as users_bp
@@ -42,8 +43,10 @@ def create_app():
         hops = app.config["PROXY_FIX_X_FOR"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
+    api.ERROR_SCHEMA = ErrorSchema
+    api.init_app(app)
     for blueprint in (auth_bp, users_bp, tasks_bp):
-        app.register_blueprint(blueprint, url_prefix=API_PREFIX + blueprint.url_prefix)
+        api.register_blueprint(blueprint, url_prefix=API_PREFIX + blueprint.url_prefix)
 
     register_error_handlers(app)
     init_cli(app)

@@ -5,6 +5,7 @@ from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
+from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 
@@ -30,3 +31,5 @@ bcrypt = Bcrypt()
 # The client address is request.remote_addr: right behind a proxy only when
 # PROXY_FIX_X_FOR trusts that many hops (see create_app).
 limiter = Limiter(key_func=get_remote_address)
+# The OpenAPI document and the registry of API blueprints.
+api = Api()

@@ -77,6 +77,13 @@ class StrictSchema(Schema):
         unknown = "raise"
 
 
+class ErrorSchema(Schema):
+    """Every error: a message, and for a 422 the messages of each field."""
+
+    detail = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
 # --- auth -------------------------------------------------------------------
 
 
@@ -117,6 +124,10 @@ class LoginSchema(StrictSchema):
     password = Text(required=True)
 
 
+class MessageSchema(Schema):
+    message = fields.String(required=True)
+
+
 class TokenSchema(Schema):
     access_token = fields.String()
     refresh_token = fields.String()  # at login only
@@ -146,6 +157,13 @@ class TaskCreateSchema(StrictSchema):
     description = Text(allow_none=True, validate=validate.Length(max=10_000))
     due_date = UTCDateTime(allow_none=True)
     completed = StrictBoolean()
+
+
+class TaskUpdateSchema(TaskCreateSchema):
+    """Every field optional: PUT changes only the fields it names."""
+
+    def __init__(self, **kwargs):
+        super().__init__(partial=True, **kwargs)
 
 
 class TaskSchema(Schema):

@@ -2,17 +2,17 @@
 
 import hashlib
 
-from flask import Blueprint, current_app, request
-from flask_jwt_extended import current_user, jwt_required
+from flask import current_app, request
+from flask_jwt_extended import current_user
 from flask_limiter.util import get_remote_address
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..blueprint import ApiBlueprint
 from ..errors import APIError
 from ..extensions import db, limiter
-from ..inputs import load_json
 from ..models import User
-from ..schemas import LoginSchema, SignupSchema, TokenSchema
+from ..schemas import LoginSchema, MessageSchema, SignupSchema, TokenSchema
 from ..security import (
     hash_password,
     issue_tokens,
@@ -21,11 +21,7 @@ from ..security import (
     verify_password,
 )
 
-bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-signup_schema = SignupSchema()
-login_schema = LoginSchema()
-token_schema = TokenSchema()
+bp = ApiBlueprint("auth", __name__, url_prefix="/auth", description="Sign up, log in, refresh, log out.")
 
 
 def configured_limit(name):
@@ -51,8 +47,10 @@ def login_email_key():
 
 @bp.post("/signup")
 @limiter.limit(configured_limit("RATELIMIT_SIGNUP"))
-def signup():
-    data = load_json(signup_schema)
+@bp.arguments(SignupSchema)
+@bp.response(201, MessageSchema)
+@bp.alt_response(400, response="BAD_REQUEST", description="Username or email already exists")
+def signup(data):
     db.session.add(User(username=data["username"], email=data["email"],
                         hashed_password=hash_password(data["password"])))
     try:
@@ -62,7 +60,7 @@ def signup():
         # address end in one 201 and one 400, never a 500.
         db.session.rollback()
         raise APIError(400, "Username or email already exists") from None
-    return {"message": "User created successfully"}, 201
+    return {"message": "User created successfully"}
 
 
 @bp.post("/login")
@@ -71,27 +69,32 @@ def signup():
 # addresses is slowed down, while the account's owner can still log in.
 @limiter.limit(configured_limit("RATELIMIT_LOGIN_PER_EMAIL"), key_func=login_email_key,
                deduct_when=lambda response: response.status_code == 401)
-def login():
-    data = load_json(login_schema)
+@bp.arguments(LoginSchema)
+@bp.response(200, TokenSchema)
+@bp.alt_response(401, response="UNAUTHORIZED", description="Incorrect email or password")
+def login(data):
     user = db.session.scalar(select(User).where(User.email == data["email"].lower()))
     if not verify_password(user, data["password"]):
         raise APIError(401, "Incorrect email or password")
-    return token_schema.dump(issue_tokens(user))
+    return issue_tokens(user)
 
 
 @bp.post("/refresh")
 @limiter.limit(configured_limit("RATELIMIT_REFRESH"))
-@jwt_required(refresh=True)
+@bp.login_required(refresh=True)
+@bp.response(200, TokenSchema)
 def refresh():
-    return token_schema.dump({"access_token": refresh_access_token(current_user)})
+    """Exchange a refresh token (as the bearer token) for a new access token."""
+    return {"access_token": refresh_access_token(current_user)}
 
 
 @bp.post("/logout")
-@jwt_required()
+@bp.login_required()
+@bp.response(204)
 def logout():
+    """End this login's session: its access and refresh tokens stop working."""
     revoke_current_session()
     try:
         db.session.commit()
     except IntegrityError:  # a concurrent logout of the same session got there first
         db.session.rollback()
-    return "", 204

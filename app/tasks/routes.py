@@ -1,21 +1,15 @@
 """The signed-in user's tasks. Nobody else's task is ever found."""
 
-from flask import Blueprint
-from flask_jwt_extended import current_user, jwt_required
+from flask_jwt_extended import current_user
 from sqlalchemy import delete, select, update
 
+from ..blueprint import ApiBlueprint
 from ..errors import APIError
 from ..extensions import db
-from ..inputs import load_json
 from ..models import MAX_ID, Task, utcnow
-from ..schemas import TaskCreateSchema, TaskSchema
+from ..schemas import TaskCreateSchema, TaskSchema, TaskUpdateSchema
 
-bp = Blueprint("tasks", __name__, url_prefix="/tasks")
-
-task_create_schema = TaskCreateSchema()
-task_update_schema = TaskCreateSchema(partial=True)  # PUT changes only what it names
-task_schema = TaskSchema()
-tasks_schema = TaskSchema(many=True)
+bp = ApiBlueprint("tasks", __name__, url_prefix="/tasks", description="The signed-in user's tasks.")
 
 
 def own_task(task_id):
@@ -38,48 +32,54 @@ def found(task):
 
 
 @bp.post("")
-@jwt_required()
-def create_task():
-    task = Task(owner_id=current_user.id, **load_json(task_create_schema))
+@bp.login_required()
+@bp.arguments(TaskCreateSchema)
+@bp.response(201, TaskSchema)
+def create_task(fields):
+    task = Task(owner_id=current_user.id, **fields)
     db.session.add(task)
     db.session.commit()
-    return task_schema.dump(task), 201
+    return task
 
 
 @bp.get("")
-@jwt_required()
+@bp.login_required()
+@bp.response(200, TaskSchema(many=True))
 def list_tasks():
-    tasks = db.session.scalars(
-        select(Task).where(Task.owner_id == current_user.id).order_by(Task.id)
-    )
-    return tasks_schema.dump(tasks)
+    return db.session.scalars(select(Task).where(Task.owner_id == current_user.id).order_by(Task.id))
 
 
 # signed: /tasks/-1 is a task that is not found, like any other id.
 @bp.get("/<int(signed=True):task_id>")
-@jwt_required()
+@bp.login_required()
+@bp.response(200, TaskSchema)
+@bp.alt_response(404, response="NOT_FOUND")
 def get_task(task_id):
-    return task_schema.dump(found(db.session.scalar(select(Task).where(own_task(task_id)))))
+    return found(db.session.scalar(select(Task).where(own_task(task_id))))
 
 
 @bp.put("/<int(signed=True):task_id>")
-@jwt_required()
-def update_task(task_id):
-    changes = load_json(task_update_schema)
+@bp.login_required()
+@bp.arguments(TaskUpdateSchema)
+@bp.response(200, TaskSchema)
+@bp.alt_response(404, response="NOT_FOUND")
+def update_task(changes, task_id):
+    """Change the fields sent; the others keep their values."""
     # One UPDATE ... RETURNING: atomic against a concurrent delete (404, not a
     # lost row) and one round trip.
     task = found(db.session.scalar(
         update(Task).where(own_task(task_id)).values(**changes, updated_at=utcnow()).returning(Task)
     ))
     db.session.commit()
-    return task_schema.dump(task)
+    return task
 
 
 @bp.delete("/<int(signed=True):task_id>")
-@jwt_required()
+@bp.login_required()
+@bp.response(204)
+@bp.alt_response(404, response="NOT_FOUND")
 def delete_task(task_id):
     # One DELETE: of two concurrent deletes, only the one that removed the row gets 204.
     if db.session.execute(delete(Task).where(own_task(task_id))).rowcount == 0:
         raise APIError(404, "Task not found")
     db.session.commit()
-    return "", 204

@@ -1,16 +1,15 @@
 """The signed-in user's own account."""
 
-from flask import Blueprint
-from flask_jwt_extended import current_user, jwt_required
+from flask_jwt_extended import current_user
 
+from ..blueprint import ApiBlueprint
 from ..schemas import UserSchema
 
-bp = Blueprint("users", __name__, url_prefix="/users")
-
-user_schema = UserSchema()
+bp = ApiBlueprint("users", __name__, url_prefix="/users", description="The signed-in user's account.")
 
 
 @bp.get("/me")
-@jwt_required()
+@bp.login_required()
+@bp.response(200, UserSchema)
 def me():
-    return user_schema.dump(current_user)
+    return current_user

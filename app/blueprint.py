@@ -1,0 +1,65 @@
+"""The blueprint every resource uses: flask-smorest, reading JSON strictly.
+
+``@bp.arguments(Schema)`` validates the body (or the query string) and
+``@bp.response(status, Schema)`` dumps the result; the same schemas build
+the OpenAPI document, so the documentation cannot drift from the code.
+"""
+
+import flask_smorest
+from flask_jwt_extended import jwt_required
+from marshmallow import ValidationError
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
+
+from .errors import APIError
+
+
+def read_json_body(request):
+    """The body as JSON: 415 for another content type, 400 for a body that is not JSON."""
+    too_large_body_cut_short(request)
+    try:
+        return request.get_json()
+    except UnsupportedMediaType:
+        raise APIError(415, "Content-Type must be application/json") from None
+    except (BadRequest, RecursionError):  # RecursionError: nested too deeply
+        raise APIError(400, "Request body is not valid JSON") from None
+
+
+def too_large_body_cut_short(request):
+    """413 for a chunked body that reached MAX_CONTENT_LENGTH.
+
+    Werkzeug stops reading a body without Content-Length at the limit and
+    returns what it read, which would then fail as malformed JSON (400).
+    A body with a Content-Length over the limit is refused by Werkzeug itself.
+    """
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(request.get_data()) >= limit:
+        raise RequestEntityTooLarge()
+
+
+class RequestParser(FlaskParser):
+    """webargs' Flask parser, with our JSON rules and our 422."""
+
+    def load_json(self, req, schema):
+        return read_json_body(req)
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):
+        # webargs files the messages under their location ({"json": {...}});
+        # clients get the fields themselves. errors.py answers the 422.
+        (messages,) = error.messages.values()
+        raise ValidationError(messages)
+
+
+class ApiBlueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = RequestParser()
+
+    def login_required(self, *, refresh=False):
+        """Require a bearer access token (a refresh token with ``refresh=True``).
+
+        Declares the bearer security and the 401 in the OpenAPI document too.
+        """
+        def decorator(view):
+            view = jwt_required(refresh=refresh)(view)
+            view = self.alt_response(401, response="UNAUTHORIZED")(view)
+            return self.doc(security=[{"bearerAuth": []}])(view)
+        return decorator
