@@ -71,6 +71,13 @@ def _rate_limit(env, name, default):
     return value
 
 
+def _log_level(env):
+    level = (env.get("LOG_LEVEL") or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}")
+    return level
+
+
 def _secret(env, name, fallback):
     value = env.get(name) or fallback
     if value is None:
@@ -156,5 +163,6 @@ def load_config(instance_path, env=None):
         "CORS_ORIGINS": [o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip()],
         # bcrypt's floor is 4; tests use it, production keeps the default of 12.
         "BCRYPT_LOG_ROUNDS": _int(env, "BCRYPT_LOG_ROUNDS", 12, minimum=4),
+        "LOG_LEVEL": _log_level(env),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
     }

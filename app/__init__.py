@@ -8,10 +8,13 @@ from config import load_config
 
 from .auth.routes import bp as auth_bp
 from .cli import init_cli
+from .docs import bp as docs_bp
 from .errors import register_error_handlers
 from .extensions import api, bcrypt, db, jwt, limiter, migrate
 from .headers import init_headers
+from .health import bp as health_bp
 from .json_provider import JSONProvider
+from .observability import init_observability
 from .revocation import init_revocations
 from .schemas import ErrorSchema
 from .security import init_jwt
@@ -28,6 +31,7 @@ def create_app():
     app.json = JSONProvider(app)
     app.config.from_mapping(load_config(app.instance_path))
 
+    init_observability(app)
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
     jwt.init_app(app)
@@ -38,7 +42,7 @@ def create_app():
     init_headers(app)
     if app.config["CORS_ORIGINS"]:
         CORS(app, resources={API_PREFIX + "/*": {"origins": app.config["CORS_ORIGINS"]}},
-             expose_headers=["Retry-After"], max_age=600)
+             expose_headers=["ETag", "Link", "Retry-After", "X-Request-ID", "X-Total-Count"], max_age=600)
     if app.config["PROXY_FIX_X_FOR"]:
         hops = app.config["PROXY_FIX_X_FOR"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
@@ -47,6 +51,8 @@ def create_app():
     api.init_app(app)
     for blueprint in (auth_bp, users_bp, tasks_bp):
         api.register_blueprint(blueprint, url_prefix=API_PREFIX + blueprint.url_prefix)
+    api.register_blueprint(health_bp)
+    app.register_blueprint(docs_bp)
 
     register_error_handlers(app)
     init_cli(app)

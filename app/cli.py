@@ -1,12 +1,49 @@
-"""Operator commands, besides Flask-Migrate's ``flask db``."""
+"""Operator commands, besides Flask-Migrate's ``flask db``.
+
+They apply the same rules as the API (the same schemas), so an account made
+here could have been made through signup.
+"""
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
+from marshmallow import ValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
+from .models import Task, User, username_key, utcnow
+from .schemas import SignupSchema
+from .security import hash_password
 
+users = AppGroup("users", help="Accounts.")
 tokens = AppGroup("tokens", help="Token revocations.")
+
+
+@users.command("create")
+@click.option("--username", prompt=True)
+@click.option("--email", prompt=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_user(username, email, password):
+    """Create an account (asks for what is not given)."""
+    try:
+        data = SignupSchema().load({"username": username, "email": email, "password": password})
+    except ValidationError as error:
+        raise click.ClickException(f"invalid: {error.messages}") from None
+    user = User(username=data["username"], email=data["email"], hashed_password=hash_password(data["password"]))
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        raise click.ClickException("username or email already exists") from None
+    click.echo(f"created user {user.id} ({user.username})")
+
+
+@users.command("list")
+def list_users():
+    """Every account: id, username, e-mail, created."""
+    for user in db.session.scalars(select(User).order_by(User.id)):
+        click.echo(f"{user.id}\t{user.username}\t{user.email}\t{user.created_at.isoformat()}")
 
 
 @tokens.command("purge")
@@ -17,5 +54,38 @@ def purge_tokens():
     click.echo(f"purged {purged} expired revocations")
 
 
+@click.command("seed")
+@with_appcontext
+@click.option("--users", "user_count", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--tasks", "task_count", type=click.IntRange(0), default=100, show_default=True,
+              help="Tasks in all, spread evenly over the users.")
+@click.option("--prefix", default="user", show_default=True, help="Usernames are PREFIX1, PREFIX2, ...")
+@click.option("--password", default="password123", show_default=True, help="Every seeded user's password.")
+def seed(user_count, task_count, prefix, password):
+    """Demo and benchmark data: PREFIXn / PREFIXn@example.com, with tasks."""
+    hashed = hash_password(password)  # once: bcrypt per user would take minutes
+    now = utcnow()
+    names = [f"{prefix}{n}" for n in range(1, user_count + 1)]
+    try:
+        user_ids = db.session.scalars(insert(User).returning(User.id, sort_by_parameter_order=True), [
+            {"username": name, "username_key": username_key(name), "email": f"{name.lower()}@example.com",
+             "hashed_password": hashed, "token_version": 1, "created_at": now} for name in names
+        ]).all()
+    except IntegrityError:
+        raise click.ClickException(f"users named {prefix}N exist already: choose another --prefix") from None
+    batch = 10_000
+    for start in range(0, task_count, batch):
+        db.session.execute(insert(Task), [
+            {"owner_id": user_ids[n % user_count], "title": f"Task {n + 1}", "description": None,
+             "due_date": None, "completed": n % 3 == 0, "completed_at": now if n % 3 == 0 else None,
+             "created_at": now, "updated_at": now}
+            for n in range(start, min(start + batch, task_count))
+        ])
+    db.session.commit()
+    click.echo(f"seeded {user_count} users and {task_count} tasks; password: {password}")
+
+
 def init_cli(app):
+    app.cli.add_command(users)
     app.cli.add_command(tokens)
+    app.cli.add_command(seed)

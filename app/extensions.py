@@ -7,7 +7,10 @@ from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+import sqlite3
+
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 
 # Named constraints, so that migrations can drop them again on PostgreSQL and
 # in SQLite's batch mode (an unnamed constraint cannot be addressed).
@@ -33,3 +36,11 @@ bcrypt = Bcrypt()
 limiter = Limiter(key_func=get_remote_address)
 # The OpenAPI document and the registry of API blueprints.
 api = Api()
+
+
+@event.listens_for(Engine, "connect")
+def _enforce_foreign_keys_on_sqlite(dbapi_connection, _record):
+    # SQLite ignores foreign keys unless asked, on every connection; PostgreSQL
+    # always enforces them.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")

@@ -3,7 +3,7 @@
 import unicodedata
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, ForeignKey, String, Text, false
+from sqlalchemy import DateTime, ForeignKey, String, Text, case, false, literal
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
@@ -64,6 +64,9 @@ class User(db.Model):
     # makes e-mail addresses unique case-insensitively.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     hashed_password: Mapped[str] = mapped_column(String(60))
+    # Every token carries the version it was issued under; changing the
+    # password moves it on, so every token issued before is refused.
+    token_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @validates("username")
@@ -83,6 +86,7 @@ class Task(db.Model):
     description: Mapped[str | None] = mapped_column(Text)
     due_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -92,7 +96,21 @@ class Task(db.Model):
         now = utcnow()
         fields.setdefault("created_at", now)
         fields.setdefault("updated_at", now)
+        if fields.get("completed"):
+            fields.setdefault("completed_at", now)
         super().__init__(**fields)
+
+
+def completed_at_after(completed, now):
+    """The value an UPDATE that sets ``completed`` gives ``completed_at``.
+
+    Kept when the task was already completed, ``now`` when it becomes
+    completed, cleared when it is reopened; decided by the database, so it
+    is right however the task changed since the client read it.
+    """
+    if not completed:
+        return None
+    return case((Task.completed, Task.completed_at), else_=literal(now, UTCDateTime))
 
 
 class RevokedSession(db.Model):

@@ -7,8 +7,9 @@ password or anything else the client sent.
 import unicodedata
 from datetime import datetime, timezone
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
+from .models import MAX_ID
 from .security import PASSWORD_MAX_BYTES, PASSWORD_MIN_LENGTH
 
 
@@ -23,6 +24,23 @@ class Text(fields.String):
             value.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
             raise ValidationError("Not a valid UTF-8 string.") from None
+        return value
+
+
+class Password(Text):
+    """At least 8 characters, and at most the 72 bytes bcrypt reads.
+
+    Longer passwords are refused rather than silently cut (see the README's
+    Security section).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Length(min=PASSWORD_MIN_LENGTH), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if len(value.encode("utf-8")) > PASSWORD_MAX_BYTES:
+            raise ValidationError(f"Must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8.")
         return value
 
 
@@ -87,7 +105,7 @@ class ErrorSchema(Schema):
 # --- auth -------------------------------------------------------------------
 
 
-class SignupSchema(StrictSchema):
+class AccountSchema(StrictSchema):
     username = Text(
         required=True,
         validate=[
@@ -99,29 +117,42 @@ class SignupSchema(StrictSchema):
         ],
     )
     email = Text(required=True, validate=[validate.Length(max=254), validate.Email()])
-    password = Text(required=True, validate=validate.Length(min=PASSWORD_MIN_LENGTH))
-
-    @validates("password")
-    def password_fits_bcrypt(self, value, data_key):
-        # bcrypt reads only 72 bytes; longer passwords are refused rather than
-        # silently cut (see the README's Security section).
-        if len(value.encode("utf-8")) > PASSWORD_MAX_BYTES:
-            raise ValidationError(f"Must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8.")
 
     @post_load
     def lower_case_email(self, data, **kwargs):
-        # One account per address, however the client capitalises it.
-        data["email"] = data["email"].lower()
-        # Lower-casing can lengthen it ("İ" becomes two characters).
-        if len(data["email"]) > 254:
-            raise ValidationError("Longer than maximum length 254.", field_name="email")
+        if "email" in data:
+            # One account per address, however the client capitalises it.
+            data["email"] = data["email"].lower()
+            # Lower-casing can lengthen it ("İ" becomes two characters).
+            if len(data["email"]) > 254:
+                raise ValidationError("Longer than maximum length 254.", field_name="email")
         return data
+
+
+class SignupSchema(AccountSchema):
+    password = Password(required=True)
+
+
+class AccountUpdateSchema(AccountSchema):
+    """Either field or both: PATCH changes only what it names."""
+
+    def __init__(self, **kwargs):
+        super().__init__(partial=True, **kwargs)
+
+
+class PasswordChangeSchema(StrictSchema):
+    current_password = Text(required=True)
+    new_password = Password(required=True)
 
 
 class LoginSchema(StrictSchema):
     # No format rules here: whatever does not match an account is a plain 401.
     email = Text(required=True)
     password = Text(required=True)
+
+
+class StatusSchema(Schema):
+    status = fields.String(required=True)
 
 
 class MessageSchema(Schema):
@@ -167,11 +198,43 @@ class TaskUpdateSchema(TaskCreateSchema):
 
 
 class TaskSchema(Schema):
-    id = fields.Integer()
-    title = fields.String()
-    description = fields.String()
-    due_date = fields.DateTime(format="iso")
-    completed = fields.Boolean()
-    created_at = fields.DateTime(format="iso")
-    updated_at = fields.DateTime(format="iso")
-    owner_id = fields.Integer()
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    description = fields.String(required=True, allow_none=True)
+    due_date = fields.DateTime(format="iso", required=True, allow_none=True)
+    completed = fields.Boolean(required=True)
+    completed_at = fields.DateTime(format="iso", required=True, allow_none=True)
+    created_at = fields.DateTime(format="iso", required=True)
+    updated_at = fields.DateTime(format="iso", required=True)
+    owner_id = fields.Integer(required=True)
+
+
+SORTABLE = ("id", "title", "due_date", "created_at", "updated_at")
+
+
+class SortKeys(fields.String):
+    """``sort=-due_date,title``: a list of (column name, descending)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        keys = []
+        for key in super()._deserialize(value, attr, data, **kwargs).split(","):
+            name = key.removeprefix("-")
+            if name not in SORTABLE:
+                raise ValidationError(f"Must be a comma-separated list of {', '.join(SORTABLE)}, each may start with -.")
+            if name in (k for k, _ in keys):
+                raise ValidationError("Names a field more than once.")
+            keys.append((name, key.startswith("-")))
+        return keys
+
+
+class TaskListQuerySchema(Schema):
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, MAX_ID))
+    completed = fields.Boolean(truthy={"true"}, falsy={"false"}, metadata={"description": "true or false"})
+    due_after = UTCDateTime(metadata={"description": "Due at or after this time (ISO 8601; URL-encode '+')."})
+    due_before = UTCDateTime(metadata={"description": "Due before this time (ISO 8601; URL-encode '+')."})
+    q = Text(validate=validate.Length(min=1, max=255), metadata={"description": "Text in the title or description, any case."})
+    sort = SortKeys(metadata={
+        "default": "id",
+        "description": f"Comma-separated, '-' for descending, of: {', '.join(SORTABLE)}. Ties are ordered by id.",
+    })

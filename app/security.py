@@ -39,19 +39,25 @@ def verify_password(user, password):
     return matches and user is not None
 
 
+def _claims(user, session_id):
+    # sid: the login session, which logout revokes; ver: the user's token
+    # version, which a password change moves on.
+    return {"sid": session_id, "ver": user.token_version}
+
+
 def issue_tokens(user):
     """Log ``user`` in: a new session with an access and a refresh token."""
     # The subject is a string, as RFC 7519 and PyJWT require.
-    session = {"sid": str(uuid.uuid4())}
+    claims = _claims(user, str(uuid.uuid4()))
     return {
-        "access_token": create_access_token(identity=str(user.id), additional_claims=session),
-        "refresh_token": create_refresh_token(identity=str(user.id), additional_claims=session),
+        "access_token": create_access_token(identity=str(user.id), additional_claims=claims),
+        "refresh_token": create_refresh_token(identity=str(user.id), additional_claims=claims),
     }
 
 
 def refresh_access_token(user):
     """A new access token in the session of the refresh token presented."""
-    return create_access_token(identity=str(user.id), additional_claims={"sid": get_jwt()["sid"]})
+    return create_access_token(identity=str(user.id), additional_claims=_claims(user, get_jwt()["sid"]))
 
 
 def revoke_current_session():
@@ -81,7 +87,10 @@ def _load_user(_jwt_header, jwt_data):
     user_id = int(subject)
     if not 1 <= user_id <= MAX_ID:
         return None
-    return db.session.get(User, user_id)
+    user = db.session.get(User, user_id)
+    if user is None or user.token_version != jwt_data.get("ver"):
+        return None  # deleted, or the password changed since the token was issued
+    return user
 
 
 def accept_any_case_bearer():

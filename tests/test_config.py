@@ -72,6 +72,7 @@ def test_production_reads_its_settings(tmp_path):
         ({"BCRYPT_LOG_ROUNDS": "twelve"}, "BCRYPT_LOG_ROUNDS must be a whole number, got 'twelve'"),
         ({"BCRYPT_LOG_ROUNDS": "3"}, "BCRYPT_LOG_ROUNDS must be at least 4, got 3"),
         ({"JWT_ACCESS_TOKEN_EXPIRES": "0"}, "JWT_ACCESS_TOKEN_EXPIRES must be at least 1, got 0"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'"),
         ({"RATELIMIT_ENABLED": "maybe"}, "RATELIMIT_ENABLED must be true or false, got 'maybe'"),
         ({"RATELIMIT_LOGIN": "lots"}, "RATELIMIT_LOGIN must be a rate limit such as '5/minute', got 'lots'"),
     ],

@@ -9,7 +9,8 @@ from sqlalchemy.engine import make_url
 from tests.conftest import AuthActions
 
 TASKS = "/api/v1/tasks"
-TASK_FIELDS = {"id", "title", "description", "due_date", "completed", "created_at", "updated_at", "owner_id"}
+TASK_FIELDS = {"id", "title", "description", "due_date", "completed", "completed_at", "created_at", "updated_at",
+               "owner_id"}
 
 
 def create(client, headers, **body):

@@ -37,7 +37,7 @@ def _b64(data):
 def _token(app, **kwargs):
     """A token signed with the app's key, in a session like the ones login starts."""
     with app.app_context():
-        return create_access_token(additional_claims={"sid": "a-session"}, **kwargs)
+        return create_access_token(additional_claims={"sid": "a-session", "ver": 1}, **kwargs)
 
 
 def _user_id(client, headers):
@@ -50,7 +50,7 @@ def _bad_authorizations(app, client, alice):
     token = alice["Authorization"].split()[1]
     header, payload, _signature = token.split(".")
     with app.app_context():
-        refresh = create_refresh_token(identity=user_id, additional_claims={"sid": "a-session"})
+        refresh = create_refresh_token(identity=user_id, additional_claims={"sid": "a-session", "ver": 1})
     claims = pyjwt.decode(token, options={"verify_signature": False})
     return {
         "no scheme": token,
@@ -68,6 +68,7 @@ def _bad_authorizations(app, client, alice):
         "subject zero": "Bearer " + _token(app, identity="0"),
         "unknown user": "Bearer " + _token(app, identity="987654"),
         "no session": "Bearer " + pyjwt.encode({**claims, "sid": None}, app.config["JWT_SECRET_KEY"]),
+        "older token version": "Bearer " + pyjwt.encode({**claims, "ver": 0}, app.config["JWT_SECRET_KEY"]),
     }
 
 

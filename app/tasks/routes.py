@@ -1,15 +1,24 @@
 """The signed-in user's tasks. Nobody else's task is ever found."""
 
+from urllib.parse import urlencode
+
+from flask import request
 from flask_jwt_extended import current_user
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..blueprint import ApiBlueprint
 from ..errors import APIError
 from ..extensions import db
-from ..models import MAX_ID, Task, utcnow
-from ..schemas import TaskCreateSchema, TaskSchema, TaskUpdateSchema
+from ..models import MAX_ID, Task, completed_at_after, utcnow
+from ..schemas import TaskCreateSchema, TaskListQuerySchema, TaskSchema, TaskUpdateSchema
+from .versions import conditional_get, etag, if_match_condition
 
 bp = ApiBlueprint("tasks", __name__, url_prefix="/tasks", description="The signed-in user's tasks.")
+bp.after_request(conditional_get)
+
+PAGING_HEADERS = {"X-Total-Count": {"schema": {"type": "integer"}, "description": "Tasks matching the filters."},
+                  "Link": {"schema": {"type": "string"}, "description": "RFC 8288 first, prev, next, last."}}
 
 
 def own_task(task_id):
@@ -25,10 +34,53 @@ def own_task(task_id):
     return (Task.id == task_id) & (Task.owner_id == current_user.id)
 
 
-def found(task):
-    if task is None:
-        raise APIError(404, "Task not found")
-    return task
+def not_written(task_id):
+    """Why a conditional write matched no row: the task is gone, or it changed."""
+    if db.session.scalar(select(Task.id).where(own_task(task_id))) is None:
+        return APIError(404, "Task not found")
+    return APIError(412, "Task has changed since it was read")
+
+
+def list_filters(query):
+    conditions = [Task.owner_id == current_user.id]
+    if "completed" in query:
+        conditions.append(Task.completed == query["completed"])
+    if "due_after" in query:
+        conditions.append(Task.due_date >= query["due_after"])
+    if "due_before" in query:
+        conditions.append(Task.due_date < query["due_before"])
+    if "q" in query:
+        conditions.append(or_(Task.title.icontains(query["q"], autoescape=True),
+                              Task.description.icontains(query["q"], autoescape=True)))
+    return conditions
+
+
+def list_order(sort_keys):
+    """ORDER BY for ``sort``, ties broken by id; missing due dates sort last either way."""
+    order = []
+    for name, descending in sort_keys:
+        column = getattr(Task, name)
+        order.append((column.desc() if descending else column.asc()).nulls_last())
+    if "id" not in (name for name, _ in sort_keys):
+        order.append(Task.id.asc())
+    return order
+
+
+def paging_links(total, limit, offset):
+    """RFC 8288 ``Link``: first, prev, next, last, keeping the request's filters."""
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k not in ("limit", "offset")]
+
+    def link(rel, to):
+        return f'<{request.path}?{urlencode(kept + [("limit", limit), ("offset", to)])}>; rel="{rel}"'
+
+    last = max(total - 1, 0) // limit * limit
+    links = [link("first", 0)]
+    if offset > 0:
+        links.append(link("prev", max(min(offset - limit, last), 0)))
+    if offset + limit < total:
+        links.append(link("next", offset + limit))
+    links.append(link("last", last))
+    return ", ".join(links)
 
 
 @bp.post("")
@@ -38,48 +90,78 @@ def found(task):
 def create_task(fields):
     task = Task(owner_id=current_user.id, **fields)
     db.session.add(task)
-    db.session.commit()
-    return task
+    try:
+        db.session.commit()
+    except IntegrityError:  # the account was deleted while this request ran
+        db.session.rollback()
+        raise APIError(401, "Not authenticated") from None
+    return task, {"ETag": f'"{etag(task)}"'}
 
 
 @bp.get("")
 @bp.login_required()
-@bp.response(200, TaskSchema(many=True))
-def list_tasks():
-    return db.session.scalars(select(Task).where(Task.owner_id == current_user.id).order_by(Task.id))
+@bp.arguments(TaskListQuerySchema, location="query")
+@bp.response(200, TaskSchema(many=True), headers=PAGING_HEADERS)
+def list_tasks(query):
+    """The user's tasks, a page at a time, filtered and sorted."""
+    conditions = list_filters(query)
+    limit, offset = query["limit"], query["offset"]
+    # The total rides along with the page (a window count): one round trip.
+    rows = db.session.execute(
+        select(Task, func.count().over().label("total")).where(*conditions)
+        .order_by(*list_order(query.get("sort", [("id", False)]))).limit(limit).offset(offset)
+    ).all()
+    if rows:
+        total = rows[0].total
+    else:  # past the end, or nothing matches
+        total = db.session.scalar(select(func.count()).select_from(Task).where(*conditions)) if offset else 0
+    headers = {"X-Total-Count": str(total), "Link": paging_links(total, limit, offset)}
+    return [row.Task for row in rows], headers
 
 
 # signed: /tasks/-1 is a task that is not found, like any other id.
 @bp.get("/<int(signed=True):task_id>")
 @bp.login_required()
 @bp.response(200, TaskSchema)
+@bp.alt_response(304, description="Not modified: If-None-Match names the current version")
 @bp.alt_response(404, response="NOT_FOUND")
 def get_task(task_id):
-    return found(db.session.scalar(select(Task).where(own_task(task_id))))
+    task = db.session.scalar(select(Task).where(own_task(task_id)))
+    if task is None:
+        raise APIError(404, "Task not found")
+    return task, {"ETag": f'"{etag(task)}"'}
 
 
-@bp.put("/<int(signed=True):task_id>")
+@bp.route("/<int(signed=True):task_id>", methods=["PUT", "PATCH"])
 @bp.login_required()
 @bp.arguments(TaskUpdateSchema)
 @bp.response(200, TaskSchema)
 @bp.alt_response(404, response="NOT_FOUND")
+@bp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match names an older version")
 def update_task(changes, task_id):
-    """Change the fields sent; the others keep their values."""
-    # One UPDATE ... RETURNING: atomic against a concurrent delete (404, not a
-    # lost row) and one round trip.
-    task = found(db.session.scalar(
-        update(Task).where(own_task(task_id)).values(**changes, updated_at=utcnow()).returning(Task)
-    ))
+    """Change the fields sent; the others keep their values (PUT and PATCH alike)."""
+    now = utcnow()
+    if "completed" in changes:
+        changes["completed_at"] = completed_at_after(changes["completed"], now)
+    # One UPDATE ... RETURNING, conditional on If-Match: atomic against a
+    # concurrent change or delete, and one round trip.
+    task = db.session.scalar(
+        update(Task).where(own_task(task_id), if_match_condition())
+        .values(**changes, updated_at=now).returning(Task)
+    )
+    if task is None:
+        raise not_written(task_id)
     db.session.commit()
-    return task
+    return task, {"ETag": f'"{etag(task)}"'}
 
 
 @bp.delete("/<int(signed=True):task_id>")
 @bp.login_required()
 @bp.response(204)
 @bp.alt_response(404, response="NOT_FOUND")
+@bp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match names an older version")
 def delete_task(task_id):
     # One DELETE: of two concurrent deletes, only the one that removed the row gets 204.
-    if db.session.execute(delete(Task).where(own_task(task_id))).rowcount == 0:
-        raise APIError(404, "Task not found")
+    if db.session.execute(delete(Task).where(own_task(task_id), if_match_condition())).rowcount == 0:
+        raise not_written(task_id)
     db.session.commit()

@@ -1,9 +1,15 @@
 """The signed-in user's own account."""
 
 from flask_jwt_extended import current_user
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 
 from ..blueprint import ApiBlueprint
-from ..schemas import UserSchema
+from ..errors import APIError
+from ..extensions import db
+from ..models import Task
+from ..schemas import AccountUpdateSchema, PasswordChangeSchema, UserSchema
+from ..security import hash_password, verify_password
 
 bp = ApiBlueprint("users", __name__, url_prefix="/users", description="The signed-in user's account.")
 
@@ -13,3 +19,44 @@ bp = ApiBlueprint("users", __name__, url_prefix="/users", description="The signe
 @bp.response(200, UserSchema)
 def me():
     return current_user
+
+
+@bp.patch("/me")
+@bp.login_required()
+@bp.arguments(AccountUpdateSchema)
+@bp.response(200, UserSchema)
+@bp.alt_response(400, response="BAD_REQUEST", description="Username or email already exists")
+def update_me(changes):
+    """Change the username, the e-mail address, or both."""
+    for field, value in changes.items():
+        setattr(current_user, field, value)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the unique indexes decide, as at signup
+        db.session.rollback()
+        raise APIError(400, "Username or email already exists") from None
+    return current_user
+
+
+@bp.put("/me/password")
+@bp.login_required()
+@bp.arguments(PasswordChangeSchema)
+@bp.response(204)
+@bp.alt_response(400, response="BAD_REQUEST", description="Current password is incorrect")
+def change_password(data):
+    """Set a new password; every token issued before, on every device, stops working."""
+    if not verify_password(current_user, data["current_password"]):
+        raise APIError(400, "Current password is incorrect")
+    current_user.hashed_password = hash_password(data["new_password"])
+    current_user.token_version += 1
+    db.session.commit()
+
+
+@bp.delete("/me")
+@bp.login_required()
+@bp.response(204)
+def delete_me():
+    """Delete the account and all its tasks; its tokens stop working."""
+    db.session.execute(delete(Task).where(Task.owner_id == current_user.id))
+    db.session.delete(current_user)
+    db.session.commit()

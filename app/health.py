@@ -1,0 +1,25 @@
+"""Probes for orchestrators and load balancers, outside /api/v1 and without a token."""
+
+from sqlalchemy import text
+
+from .blueprint import ApiBlueprint
+from .extensions import db
+from .schemas import StatusSchema
+
+bp = ApiBlueprint("health", __name__, description="Liveness and readiness probes.")
+
+
+@bp.get("/healthz")
+@bp.response(200, StatusSchema)
+def healthz():
+    """The process is alive (the database is not asked)."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+@bp.response(200, StatusSchema)
+@bp.alt_response(503, response="SERVICE_UNAVAILABLE")
+def readyz():
+    """The database answers: 200, else 503 (errors.py), so no traffic is sent here."""
+    db.session.execute(text("SELECT 1"))
+    return {"status": "ok"}

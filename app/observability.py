@@ -1,0 +1,56 @@
+"""Request ids and structured logs.
+
+Every response carries ``X-Request-ID``: the client's (or the proxy's) when it
+is sane, else a new one. Every log line is one JSON object that carries it, so
+a client's report and the server's logs meet on one id.
+"""
+
+import json
+import logging
+import re
+import sys
+import uuid
+from datetime import datetime, timezone
+
+from flask import g, has_request_context, request
+
+# Letters, digits and a few separators, as proxies and tracing systems send
+# them; anything else (or anything long) is replaced, never logged as sent.
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+def request_id():
+    """This request's id, chosen on first use."""
+    if "request_id" not in g:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    return g.request_id
+
+
+def add_request_id_header(response):
+    response.headers["X-Request-ID"] = request_id()
+    return response
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record):
+        line = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if has_request_context():
+            line.update(request_id=request_id(), method=request.method, path=request.path)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def init_observability(app):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter())
+    app.logger.handlers[:] = [handler]
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+    app.logger.propagate = False
+    app.after_request(add_request_id_header)

@@ -1,0 +1,107 @@
+"""Probes, request ids, structured logs and the operators' commands."""
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Task, User
+
+
+def test_healthz_needs_no_database(make_app, capsys):
+    client = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none?connect_timeout=2").test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    # ... while readiness says the database is away, and the log says why.
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json() == {"detail": "Service temporarily unavailable"}
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    assert {"level": "ERROR", "message": "store unavailable: OperationalError", "path": "/readyz",
+            "request_id": response.headers["X-Request-ID"]}.items() <= logged[-1].items()
+
+
+def test_readyz_with_the_database(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+def test_a_sane_request_id_is_kept(client):
+    response = client.get("/healthz", headers={"X-Request-ID": "lb-7f3a:42"})
+    assert response.headers["X-Request-ID"] == "lb-7f3a:42"
+
+
+@pytest.mark.parametrize("sent", [None, "", "x" * 129, "has space", "new\\nline", "<script>"])
+def test_an_insane_request_id_is_replaced(client, sent):
+    headers = {} if sent is None else {"X-Request-ID": sent}
+    request_id = client.get("/api/v1/nowhere", headers=headers).headers["X-Request-ID"]
+    assert request_id != sent and len(request_id) == 32
+
+
+def test_every_response_has_a_distinct_request_id(client):
+    ids = {client.get("/healthz").headers["X-Request-ID"] for _ in range(5)}
+    assert len(ids) == 5
+
+
+def test_logs_are_json_lines_with_the_request_id(make_app, capsys):
+    app = make_app()
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("kaput")
+
+    response = app.test_client().get("/boom", headers={"X-Request-ID": "trace-1"})
+    assert response.status_code == 500
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    (line,) = [entry for entry in lines if entry["message"] == "unhandled error"]
+    assert line["level"] == "ERROR" and line["request_id"] == "trace-1" and line["path"] == "/boom"
+    assert "RuntimeError: kaput" in line["exception"]
+
+
+def test_log_level_comes_from_the_environment(make_app):
+    assert make_app(LOG_LEVEL="warning").logger.level == 30
+
+
+def run(app, *args, input=None):
+    return app.test_cli_runner().invoke(args=list(args), input=input)
+
+
+def test_users_create_and_list(app):
+    result = run(app, "users", "create", "--username", "carol", "--email", "Carol@Example.com", "--password", "long enough")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("created user ")
+    listing = run(app, "users", "list").output.splitlines()
+    assert [line.split("\t")[1:3] for line in listing] == [["carol", "carol@example.com"]]
+    again = run(app, "users", "create", "--username", "carol", "--email", "c2@example.com", "--password", "long enough")
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_users_create_asks_for_what_is_missing(app, client):
+    result = run(app, "users", "create", input="dave\ndave@example.com\nsecret pass\nsecret pass\n")
+    assert result.exit_code == 0, result.output
+    assert client.post("/api/v1/auth/login", json={"email": "dave@example.com", "password": "secret pass"}).status_code == 200
+
+
+def test_users_create_applies_the_signup_rules(app):
+    result = run(app, "users", "create", "--username", "x", "--email", "bad", "--password", "short")
+    assert result.exit_code == 1
+    assert "username" in result.output and "email" in result.output and "password" in result.output
+
+
+def test_seed(app, client):
+    result = run(app, "seed", "--users", "3", "--tasks", "10", "--prefix", "demo")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 3
+        assert db.session.scalar(select(func.count()).select_from(Task)) == 10
+    login = client.post("/api/v1/auth/login", json={"email": "demo2@example.com", "password": "password123"})
+    token = {"Authorization": f"Bearer {login.get_json()['access_token']}"}
+    assert client.get("/api/v1/tasks", headers=token).headers["X-Total-Count"] in ("3", "4")
+    assert run(app, "seed", "--users", "1", "--prefix", "demo").exit_code == 1  # demo1 exists
+
+
+@pytest.mark.parametrize("command", [["users", "create"], ["users", "list"], ["tokens", "purge"], ["seed"]])
+def test_every_command_has_help(app, command):
+    result = run(app, *command, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.output

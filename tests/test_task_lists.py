@@ -1,0 +1,152 @@
+"""GET /api/v1/tasks: paging, filters, sorting, and the headers that go with them."""
+
+import re
+
+import pytest
+
+TASKS = "/api/v1/tasks"
+
+
+def create(client, headers, **body):
+    response = client.post(TASKS, json={"title": "Task", **body}, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def titles(response):
+    assert response.status_code == 200, response.get_json()
+    return [task["title"] for task in response.get_json()]
+
+
+def links(response):
+    """{rel: (limit, offset)} from the Link header."""
+    found = {}
+    for target, rel in re.findall(r'<([^>]*)>; rel="(\w+)"', response.headers["Link"]):
+        limit = int(re.search(r"[?&]limit=(\d+)", target).group(1))
+        offset = int(re.search(r"[?&]offset=(\d+)", target).group(1))
+        found[rel] = (limit, offset)
+    return found
+
+
+@pytest.fixture
+def seven(client, alice):
+    return [create(client, alice, title=f"t{n}") for n in range(7)]
+
+
+def test_default_is_every_task_by_id_with_a_total(client, alice, seven):
+    response = client.get(TASKS, headers=alice)
+    assert titles(response) == [f"t{n}" for n in range(7)]
+    assert response.headers["X-Total-Count"] == "7"
+    assert links(response) == {"first": (100, 0), "last": (100, 0)}
+
+
+def test_pages_with_links(client, alice, seven):
+    first = client.get(f"{TASKS}?limit=3", headers=alice)
+    assert titles(first) == ["t0", "t1", "t2"]
+    assert links(first) == {"first": (3, 0), "next": (3, 3), "last": (3, 6)}
+
+    middle = client.get(f"{TASKS}?limit=3&offset=3", headers=alice)
+    assert titles(middle) == ["t3", "t4", "t5"]
+    assert links(middle) == {"first": (3, 0), "prev": (3, 0), "next": (3, 6), "last": (3, 6)}
+
+    last = client.get(f"{TASKS}?limit=3&offset=6", headers=alice)
+    assert titles(last) == ["t6"]
+    assert links(last) == {"first": (3, 0), "prev": (3, 3), "last": (3, 6)}
+    assert last.headers["X-Total-Count"] == "7"
+
+
+def test_past_the_end_is_empty_with_the_total(client, alice, seven):
+    response = client.get(f"{TASKS}?limit=3&offset=50", headers=alice)
+    assert titles(response) == []
+    assert response.headers["X-Total-Count"] == "7"
+    assert links(response)["prev"] == (3, 6)  # back to the last page
+
+
+def test_links_keep_the_filters(client, alice, seven):
+    response = client.get(f"{TASKS}?limit=2&q=t&sort=-title", headers=alice)
+    next_link = re.search(r'<([^>]*)>; rel="next"', response.headers["Link"]).group(1)
+    assert next_link.startswith("/api/v1/tasks?")
+    assert "q=t" in next_link and "sort=-title" in next_link
+    assert titles(client.get(next_link, headers=alice)) == ["t4", "t3"]
+
+
+def test_filter_by_completed(client, alice):
+    done = create(client, alice, title="done", completed=True)
+    create(client, alice, title="open")
+    assert titles(client.get(f"{TASKS}?completed=true", headers=alice)) == ["done"]
+    assert titles(client.get(f"{TASKS}?completed=false", headers=alice)) == ["open"]
+    assert client.get(f"{TASKS}?completed=true", headers=alice).headers["X-Total-Count"] == "1"
+    assert done["completed_at"] is not None
+
+
+def test_filter_by_due_date_is_half_open(client, alice):
+    for day in (1, 2, 3):
+        create(client, alice, title=f"day {day}", due_date=f"2027-01-0{day}T12:00:00Z")
+    create(client, alice, title="no due date")
+    window = "due_after=2027-01-02T12:00:00Z&due_before=2027-01-03T12:00:00Z"
+    assert titles(client.get(f"{TASKS}?{window}", headers=alice)) == ["day 2"]
+    assert titles(client.get(f"{TASKS}?due_before=2027-01-02T00:00:00Z", headers=alice)) == ["day 1"]
+    # An offset, URL-encoded: 13:00+01:00 is 12:00 UTC.
+    after = "due_after=2027-01-03T13:00:00%2B01:00"
+    assert titles(client.get(f"{TASKS}?{after}", headers=alice)) == ["day 3"]
+
+
+def test_search_in_title_and_description_any_case(client, alice):
+    create(client, alice, title="Buy MILK")
+    create(client, alice, title="Call mum", description="about the milk")
+    create(client, alice, title="Other")
+    create(client, alice, title="100% sure", description="a_b")
+    assert titles(client.get(f"{TASKS}?q=milk", headers=alice)) == ["Buy MILK", "Call mum"]
+    # LIKE wildcards are searched for literally.
+    assert titles(client.get(f"{TASKS}?q=%25", headers=alice)) == ["100% sure"]
+    assert titles(client.get(f"{TASKS}?q=_", headers=alice)) == ["100% sure"]
+
+
+def test_sort_by_several_keys_with_a_stable_order(client, alice):
+    create(client, alice, title="b", due_date="2027-01-02T00:00:00Z")
+    create(client, alice, title="a", due_date="2027-01-02T00:00:00Z")
+    create(client, alice, title="c")
+    create(client, alice, title="d", due_date="2027-01-01T00:00:00Z")
+    assert titles(client.get(f"{TASKS}?sort=title", headers=alice)) == ["a", "b", "c", "d"]
+    assert titles(client.get(f"{TASKS}?sort=-title", headers=alice)) == ["d", "c", "b", "a"]
+    # Missing due dates last in both directions; equal due dates by id.
+    assert titles(client.get(f"{TASKS}?sort=due_date", headers=alice)) == ["d", "b", "a", "c"]
+    assert titles(client.get(f"{TASKS}?sort=-due_date", headers=alice)) == ["b", "a", "d", "c"]
+    assert titles(client.get(f"{TASKS}?sort=-due_date,title", headers=alice)) == ["a", "b", "d", "c"]
+    assert titles(client.get(f"{TASKS}?sort=-id", headers=alice)) == ["d", "c", "a", "b"]
+    assert titles(client.get(f"{TASKS}?sort=-created_at", headers=alice)) == ["d", "c", "a", "b"]
+
+
+def test_only_own_tasks_are_counted(client, alice, bob):
+    create(client, alice)
+    create(client, bob)
+    response = client.get(TASKS, headers=bob)
+    assert len(response.get_json()) == 1 and response.headers["X-Total-Count"] == "1"
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=1.5", "limit"),
+        ("offset=-1", "offset"),
+        ("offset=99999999999999999999", "offset"),
+        ("completed=yes", "completed"),
+        ("completed=1", "completed"),
+        ("due_before=tomorrow", "due_before"),
+        ("due_after=2027-01-01T00:00:00+01:00", "due_after"),  # an unencoded '+' arrives as a space
+        ("q=", "q"),
+        ("q=%00", "q"),
+        ("sort=owner_id", "sort"),
+        ("sort=title,-title", "sort"),
+        ("sort=", "sort"),
+        ("sort=--id", "sort"),
+    ],
+)
+def test_bad_query_values_are_422(client, alice, query, field):
+    response = client.get(f"{TASKS}?{query}", headers=alice)
+    assert response.status_code == 422
+    assert response.get_json()["detail"] == "Validation error"
+    assert list(response.get_json()["errors"]) == [field]
