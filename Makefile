@@ -18,10 +18,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 migrate: install
 	$(BIN)/flask --app wsgi db upgrade
 
-# Serves on 127.0.0.1:$(PORT); with no DATABASE_URL, on instance/app.db (SQLite).
+# Serves on 127.0.0.1:$(PORT) with the image's gunicorn.conf.py; with no
+# DATABASE_URL, on instance/app.db (SQLite).
 run: migrate
-	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers 2 --worker-class gthread --threads 4 \
-		--no-control-socket --access-logfile - wsgi:app
+	HOST=127.0.0.1 PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
 
 # The suite on PostgreSQL when one answers on 127.0.0.1:5432 or TEST_DATABASE_URL
 # names one (SQLite otherwise), then again on SQLite; coverage counts both runs.

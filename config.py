@@ -38,6 +38,31 @@ def database_url(raw):
     return url.render_as_string(hide_password=False)
 
 
+def engine_options(url, env):
+    """SQLAlchemy engine options that survive a managed PostgreSQL (Neon).
+
+    Connections are checked before use and recycled before the server (or its
+    pooler) drops them when idle; connecting and each statement have a time
+    limit, so an outage answers 503 within seconds instead of hanging workers.
+    """
+    if make_url(url).get_backend_name() != "postgresql":
+        return {"pool_pre_ping": True}
+    connect_args = {"connect_timeout": _int(env, "DB_CONNECT_TIMEOUT", 5, minimum=1)}
+    statement_timeout = _int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
+    # PgBouncer (Neon's "-pooler" endpoints) refuses the `options` startup
+    # parameter: there, set statement_timeout on the role (see the README).
+    if statement_timeout and "-pooler" not in (make_url(url).host or ""):
+        connect_args["options"] = f"-c statement_timeout={statement_timeout}"
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": _int(env, "DB_POOL_RECYCLE", 300, minimum=1),
+        "pool_size": _int(env, "DB_POOL_SIZE", 5, minimum=1),
+        "max_overflow": _int(env, "DB_MAX_OVERFLOW", 5, minimum=0),
+        "pool_timeout": _int(env, "DB_POOL_TIMEOUT", 10, minimum=1),
+        "connect_args": connect_args,
+    }
+
+
 def _int(env, name, default, minimum):
     raw = env.get(name)
     if raw in (None, ""):
@@ -123,7 +148,9 @@ def load_config(instance_path, env=None):
         # Flask signs nothing this API relies on; a random key just keeps it non-empty.
         "SECRET_KEY": env.get("SECRET_KEY") or fallback_secret or secrets.token_urlsafe(48),
         "SQLALCHEMY_DATABASE_URI": database_url(raw_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url(raw_url), env),
+        # Migrations may need another endpoint: Neon's direct one, not the pooler.
+        "MIGRATIONS_DATABASE_URL": database_url(env["MIGRATIONS_DATABASE_URL"]) if env.get("MIGRATIONS_DATABASE_URL") else None,
         "JWT_SECRET_KEY": _secret(env, "JWT_SECRET_KEY", fallback_secret),
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],

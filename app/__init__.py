@@ -14,7 +14,7 @@ from .extensions import api, bcrypt, db, jwt, limiter, migrate
 from .headers import init_headers
 from .health import bp as health_bp
 from .json_provider import JSONProvider
-from .observability import init_observability
+from .observability import init_metrics, init_observability
 from .revocation import init_revocations
 from .schemas import ErrorSchema
 from .security import init_jwt
@@ -32,6 +32,7 @@ def create_app():
     app.config.from_mapping(load_config(app.instance_path))
 
     init_observability(app)
+    init_metrics(app)
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
     jwt.init_app(app)

@@ -9,6 +9,7 @@ from flask import current_app, jsonify
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 
@@ -59,5 +60,6 @@ def register_error_handlers(app):
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(OperationalError, handle_store_unavailable)
+    app.register_error_handler(PoolTimeout, handle_store_unavailable)  # every connection busy
     app.register_error_handler(RedisError, handle_store_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,18 +1,24 @@
-"""Request ids and structured logs.
+"""Request ids, structured logs and Prometheus metrics.
 
 Every response carries ``X-Request-ID``: the client's (or the proxy's) when it
 is sane, else a new one. Every log line is one JSON object that carries it, so
-a client's report and the server's logs meet on one id.
+a client's report and the server's logs meet on one id. ``/metrics`` counts
+requests and their latency by route and status, added up over every gunicorn
+worker (prometheus_client's multiprocess mode, set up in gunicorn.conf.py).
 """
 
 import json
 import logging
+import os
 import re
 import sys
 import uuid
 from datetime import datetime, timezone
 
 from flask import g, has_request_context, request
+from prometheus_client import CollectorRegistry
+from prometheus_flask_exporter import PrometheusMetrics
+from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
 # Letters, digits and a few separators, as proxies and tracing systems send
 # them; anything else (or anything long) is replaced, never logged as sent.
@@ -54,3 +60,13 @@ def init_observability(app):
     app.logger.setLevel(app.config["LOG_LEVEL"])
     app.logger.propagate = False
     app.after_request(add_request_id_header)
+
+
+def init_metrics(app):
+    # Labelled by route (/api/v1/tasks/<task_id>), not by URL: one series per
+    # endpoint however many ids there are. Each app has its own registry.
+    options = {"path": "/metrics", "group_by": "url_rule", "registry": CollectorRegistry(), "defaults_prefix": "taskapi"}
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # under gunicorn: several processes
+        GunicornInternalPrometheusMetrics(app, **options)
+    else:
+        PrometheusMetrics(app, **options)

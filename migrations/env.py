@@ -2,6 +2,8 @@ import logging
 from logging.config import fileConfig
 
 from flask import current_app
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from alembic import context
 
@@ -17,6 +19,11 @@ logger = logging.getLogger('alembic.env')
 
 
 def get_engine():
+    # MIGRATIONS_DATABASE_URL, when set, is the endpoint for schema changes
+    # (Neon's direct endpoint: DDL and its locks do not go through the pooler).
+    url = current_app.config.get("MIGRATIONS_DATABASE_URL")
+    if url:
+        return create_engine(url, poolclass=NullPool)
     return current_app.extensions['migrate'].db.engine
 
 

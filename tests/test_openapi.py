@@ -12,8 +12,8 @@ import pytest
 from openapi_spec_validator import validate
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Documents and pages that are not operations of the API.
-NOT_OPERATIONS = {"/api/v1/openapi.json", "/docs", "/docs/init.js", "/docs/swagger-ui/{name}"}
+# Documents, pages and the metrics scrape: not operations of the API.
+NOT_OPERATIONS = {"/api/v1/openapi.json", "/docs", "/docs/init.js", "/docs/swagger-ui/{name}", "/metrics"}
 
 
 @pytest.fixture

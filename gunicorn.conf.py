@@ -1,0 +1,88 @@
+"""The one gunicorn configuration, used by `make run` and by the container image.
+
+Everything comes from the environment (see the README's Configuration table).
+gunicorn reads this file itself: `gunicorn -c gunicorn.conf.py wsgi:app`.
+"""
+
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+
+from gunicorn.glogging import Logger
+
+
+def _int(name, default):
+    return int(os.environ.get(name) or default)
+
+
+# Where to listen: all interfaces in a container (the image sets HOST=0.0.0.0),
+# loopback on a laptop.
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{_int('PORT', 8000)}"
+
+# Threads serve the requests that wait on the database; processes use the cores.
+worker_class = "gthread"
+workers = _int("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count()))
+threads = _int("GUNICORN_THREADS", 4)
+timeout = _int("GUNICORN_TIMEOUT", 30)  # a worker silent this long is restarted
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)  # SIGTERM: finish requests first
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+# Recycle workers now and then (a leak cannot grow for ever), not all at once.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+# Proxies whose X-Forwarded-Proto gunicorn believes (the app's own
+# PROXY_FIX_X_FOR decides about client addresses).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Heartbeats on tmpfs: works with a read-only root filesystem.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# No control socket: nothing to write in a container, nothing to attack.
+control_socket_disable = True
+
+# Metrics from every worker, added up at /metrics (prometheus_client's
+# multiprocess mode): each worker writes its own files in this directory.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="taskapi-metrics-")
+
+
+def on_starting(server):
+    # Counters from a previous run must not be added to this one's.
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+class JSONLogger(Logger):
+    """Access log lines as JSON objects, carrying the response's X-Request-ID."""
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        self.access_log.info(json.dumps({
+            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "level": "INFO",
+            "logger": "access",
+            "request_id": atoms.get("{x-request-id}o"),
+            "method": atoms["m"],
+            "path": atoms["U"],
+            "query": atoms["q"],
+            "status": int(atoms["s"]),
+            "bytes": atoms["B"],
+            "duration_ms": round(atoms["D"] / 1000, 3),
+            "remote": atoms["h"],
+            "user_agent": atoms["a"],
+        }))
+
+
+logger_class = JSONLogger
+accesslog = "-"  # stdout
+errorlog = "-"  # stderr
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
