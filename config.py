@@ -109,6 +109,8 @@ def _secret(env, name, fallback):
         raise ConfigError(f"{name} must be set in production")
     if len(value.encode()) < MIN_SECRET_BYTES:
         raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long")
+    if "change-me" in value.lower():  # the placeholder of deploy/k8s/secret.example.yaml
+        raise ConfigError(f"{name} is still the example's placeholder")
     return value
 
 

@@ -66,7 +66,11 @@ def init_metrics(app):
     # Labelled by route (/api/v1/tasks/<task_id>), not by URL: one series per
     # endpoint however many ids there are. Each app has its own registry.
     options = {"path": "/metrics", "group_by": "url_rule", "registry": CollectorRegistry(), "defaults_prefix": "taskapi"}
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # under gunicorn: several processes
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:  # set by gunicorn.conf.py (or the operator): several processes
+        # prometheus_client writes there as soon as a metric exists, in a CLI
+        # command run with the same environment too.
+        os.makedirs(directory, exist_ok=True)
         GunicornInternalPrometheusMetrics(app, **options)
     else:
         PrometheusMetrics(app, **options)

@@ -15,11 +15,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import db
+from config import database_url as config_database_url
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/taskapi_test"
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +100,22 @@ def app(app_env):
     yield app
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def empty_database(database_url, tmp_path):
+    """A database of the suite's kind with nothing in it."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite:///{tmp_path / 'migrations.db'}"
+    url = url.set(database=f"{url.database}_migrations")
+    assert ensure_postgres_database(url)
+    engine = create_engine(config_database_url(url.render_as_string(hide_password=False)))
+    with engine.begin() as conn:
+        for table in ("tasks", "users", "revoked_sessions", "alembic_version"):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+    engine.dispose()
+    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -67,6 +67,8 @@ def test_production_reads_its_settings(tmp_path):
         ({"DATABASE_URL": ""}, "DATABASE_URL must be set in production"),
         ({"JWT_SECRET_KEY": ""}, "JWT_SECRET_KEY must be set in production"),
         ({"JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY must be at least 32 bytes long"),
+        ({"JWT_SECRET_KEY": "CHANGE-ME-to-48-random-characters-CHANGE-ME-CHANGE-ME"},
+         "JWT_SECRET_KEY is still the example's placeholder"),
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL is not a valid database URL"),
         ({"APP_ENV": "staging"}, "APP_ENV must be one of development, testing, production, got 'staging'"),
         ({"BCRYPT_LOG_ROUNDS": "twelve"}, "BCRYPT_LOG_ROUNDS must be a whole number, got 'twelve'"),
@@ -97,3 +99,21 @@ def test_production_without_a_secret_will_not_start(tmp_path):
     )
     assert result.returncode == 3
     assert result.stderr == "configuration error: JWT_SECRET_KEY must be set in production\n"
+
+
+def test_postgres_engine_survives_a_managed_server(tmp_path):
+    options = load_config(tmp_path, env={**PRODUCTION, "DB_POOL_SIZE": "7", "DB_STATEMENT_TIMEOUT_MS": "5000"})[
+        "SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["pool_pre_ping"] is True and options["pool_recycle"] == 300
+    assert (options["pool_size"], options["max_overflow"], options["pool_timeout"]) == (7, 5, 10)
+    assert options["connect_args"] == {"connect_timeout": 5, "options": "-c statement_timeout=5000"}
+
+
+def test_no_startup_options_through_neons_pooler(tmp_path):
+    pooled = "postgresql://app:pw@ep-cool-name-123-pooler.eu-central-1.aws.neon.tech/app?sslmode=require"
+    options = load_config(tmp_path, env={**PRODUCTION, "DATABASE_URL": pooled})["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["connect_args"] == {"connect_timeout": 5}
+
+
+def test_sqlite_gets_no_pool_settings(tmp_path):
+    assert load_config(tmp_path, env={})["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}

@@ -13,7 +13,6 @@ from sqlalchemy.engine import make_url
 
 from app.extensions import db
 from config import database_url as sqlalchemy_url
-from tests.conftest import ensure_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,25 +24,9 @@ def test_models_and_migrations_agree(app):
     assert diffs == []
 
 
-@pytest.fixture
-def empty_database(database_url, tmp_path):
-    """A database of the suite's kind with nothing in it."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        return f"sqlite:///{tmp_path / 'migrations.db'}"
-    url = url.set(database=f"{url.database}_migrations")
-    assert ensure_postgres_database(url)
-    engine = create_engine(sqlalchemy_url(url.render_as_string(hide_password=False)))
-    with engine.begin() as conn:
-        for table in ("tasks", "users", "revoked_sessions", "alembic_version"):
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-    engine.dispose()
-    return url.render_as_string(hide_password=False)
-
-
-def flask_db(database_url, *args):
+def flask_db(database_url, *args, **extra_env):
     """Run ``flask --app wsgi db ...`` as an operator would, in production mode."""
-    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": database_url, "JWT_SECRET_KEY": "k" * 32}
+    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": database_url, "JWT_SECRET_KEY": "k" * 32, **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "db", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,
@@ -64,3 +47,10 @@ def test_upgrade_downgrade_upgrade(empty_database):
     assert tables(empty_database) == {"alembic_version"}
     flask_db(empty_database, "upgrade")
     assert "head" in flask_db(empty_database, "current").stdout
+
+
+def test_migrations_use_migrations_database_url(empty_database):
+    """Neon: the app talks to the pooler, migrations to the direct endpoint."""
+    unreachable = "postgresql://postgres@127.0.0.1:1/pooler?connect_timeout=2"
+    flask_db(unreachable, "upgrade", MIGRATIONS_DATABASE_URL=empty_database)
+    assert "revoked_sessions" in tables(empty_database)

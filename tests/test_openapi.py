@@ -11,7 +11,7 @@ import sys
 import pytest
 from openapi_spec_validator import validate
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 # Documents, pages and the metrics scrape: not operations of the API.
 NOT_OPERATIONS = {"/api/v1/openapi.json", "/docs", "/docs/init.js", "/docs/swagger-ui/{name}", "/metrics"}
 
