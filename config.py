@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError
 
 ENVIRONMENTS = ("development", "testing", "production")
 MIN_SECRET_BYTES = 32  # HS256 wants a key at least as long as its 256-bit output
+TEN_YEARS = 10 * 365 * 24 * 3600  # longer token lifetimes overflow dates, and make no sense
 
 
 class ConfigError(Exception):
@@ -35,7 +36,21 @@ def database_url(raw):
         raise ConfigError("DATABASE_URL is not a valid database URL") from None
     if url.drivername in ("postgres", "postgresql"):
         url = url.set(drivername="postgresql+psycopg2")
+    if url.get_backend_name() not in ("postgresql", "sqlite"):
+        raise ConfigError("DATABASE_URL must be a PostgreSQL (or SQLite) URL")
     return url.render_as_string(hide_password=False)
+
+
+# The only URLs our stores are tested with (and limits' own redis schemes).
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
+
+
+def _url_with_scheme(env, name, schemes, default=None):
+    value = env.get(name) or default
+    if value is not None and value.split("://", 1)[0] not in schemes:
+        raise ConfigError(f"{name} must be a URL starting with {', '.join(s + '://' for s in schemes)}")
+    return value
 
 
 def engine_options(url, env):
@@ -45,8 +60,9 @@ def engine_options(url, env):
     pooler) drops them when idle; connecting and each statement have a time
     limit, so an outage answers 503 within seconds instead of hanging workers.
     """
+    # hide_parameters: a logged database error never shows the values (hashes, e-mails).
     if make_url(url).get_backend_name() != "postgresql":
-        return {"pool_pre_ping": True}
+        return {"pool_pre_ping": True, "hide_parameters": True}
     connect_args = {"connect_timeout": _int(env, "DB_CONNECT_TIMEOUT", 5, minimum=1)}
     statement_timeout = _int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
     # PgBouncer (Neon's "-pooler" endpoints) refuses the `options` startup
@@ -55,6 +71,7 @@ def engine_options(url, env):
         connect_args["options"] = f"-c statement_timeout={statement_timeout}"
     return {
         "pool_pre_ping": True,
+        "hide_parameters": True,
         "pool_recycle": _int(env, "DB_POOL_RECYCLE", 300, minimum=1),
         "pool_size": _int(env, "DB_POOL_SIZE", 5, minimum=1),
         "max_overflow": _int(env, "DB_MAX_OVERFLOW", 5, minimum=0),
@@ -63,7 +80,7 @@ def engine_options(url, env):
     }
 
 
-def _int(env, name, default, minimum):
+def _int(env, name, default, minimum, maximum=None):
     raw = env.get(name)
     if raw in (None, ""):
         return default
@@ -73,6 +90,8 @@ def _int(env, name, default, minimum):
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -136,7 +155,7 @@ def load_config(instance_path, env=None):
     if app_env == "production" and not env.get("DATABASE_URL"):
         raise ConfigError("DATABASE_URL must be set in production")
     raw_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'app.db'}"
-    redis_url = env.get("REDIS_URL") or None
+    redis_url = _url_with_scheme(env, "REDIS_URL", REDIS_SCHEMES)
 
     if app_env == "development":
         fallback_secret = _development_secret(instance_path)
@@ -159,16 +178,17 @@ def load_config(instance_path, env=None):
         "JWT_TOKEN_LOCATION": ["headers"],
         "JWT_COOKIE_CSRF_PROTECT": False,  # bearer headers only: no CSRF claim needed
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(
-            seconds=_int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, minimum=1)
+            seconds=_int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, minimum=1, maximum=TEN_YEARS)
         ),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(
-            seconds=_int(env, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, minimum=1)
+            seconds=_int(env, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, minimum=1, maximum=TEN_YEARS)
         ),
         # Shared state for every worker and replica: token revocations, and
         # rate-limit counters unless RATELIMIT_STORAGE_URI names another store.
         "REDIS_URL": redis_url,
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or redis_url or "memory://",
+        "RATELIMIT_STORAGE_URI": _url_with_scheme(env, "RATELIMIT_STORAGE_URI", RATELIMIT_SCHEMES,
+                                                  default=redis_url or "memory://"),
         "RATELIMIT_KEY_PREFIX": "taskapi",
         "RATELIMIT_HEADERS_ENABLED": True,  # Retry-After on every 429
         # If Redis goes away, count in memory rather than fail every request.
@@ -191,7 +211,7 @@ def load_config(instance_path, env=None):
         },
         "CORS_ORIGINS": [o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip()],
         # bcrypt's floor is 4; tests use it, production keeps the default of 12.
-        "BCRYPT_LOG_ROUNDS": _int(env, "BCRYPT_LOG_ROUNDS", 12, minimum=4),
+        "BCRYPT_LOG_ROUNDS": _int(env, "BCRYPT_LOG_ROUNDS", 12, minimum=4, maximum=31),
         "LOG_LEVEL": _log_level(env),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
     }

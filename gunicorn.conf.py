@@ -60,7 +60,15 @@ def child_exit(server, worker):
 
 
 class JSONLogger(Logger):
-    """Access log lines as JSON objects, carrying the response's X-Request-ID."""
+    """Every line as a JSON object: the access log (with the response's
+    X-Request-ID) and gunicorn's own messages, like the app's."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from app.observability import JSONFormatter  # after PROMETHEUS_MULTIPROC_DIR is set above
+
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JSONFormatter())
 
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:

@@ -7,7 +7,7 @@ the OpenAPI document, so the documentation cannot drift from the code.
 
 import flask_smorest
 from flask_jwt_extended import jwt_required
-from marshmallow import ValidationError
+from marshmallow import RAISE, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
@@ -38,10 +38,22 @@ def too_large_body_cut_short(request):
 
 
 class RequestParser(FlaskParser):
-    """webargs' Flask parser, with our JSON rules and our 422."""
+    """webargs' Flask parser, with our JSON rules and our 422.
+
+    Query strings are as strict as bodies: an unknown parameter (a typo such
+    as ``complete=true``) or one given twice is a 422, not silently ignored.
+    """
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
 
     def load_json(self, req, schema):
         return read_json_body(req)
+
+    def load_querystring(self, req, schema):
+        repeated = sorted(name for name, values in req.args.lists() if len(values) > 1)
+        if repeated:
+            raise ValidationError({name: ["Given more than once."] for name in repeated})
+        return super().load_querystring(req, schema)
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
         # webargs files the messages under their location ({"json": {...}});

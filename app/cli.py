@@ -17,6 +17,14 @@ from .schemas import SignupSchema
 from .security import hash_password
 
 users = AppGroup("users", help="Accounts.")
+
+
+def valid_signup(fields):
+    """``fields`` checked by the signup schema, or a one-line error for the operator."""
+    try:
+        return SignupSchema().load(fields)
+    except ValidationError as error:
+        raise click.ClickException(f"invalid: {error.messages}") from None
 tokens = AppGroup("tokens", help="Token revocations.")
 
 
@@ -26,10 +34,7 @@ tokens = AppGroup("tokens", help="Token revocations.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def create_user(username, email, password):
     """Create an account (asks for what is not given)."""
-    try:
-        data = SignupSchema().load({"username": username, "email": email, "password": password})
-    except ValidationError as error:
-        raise click.ClickException(f"invalid: {error.messages}") from None
+    data = valid_signup({"username": username, "email": email, "password": password})
     user = User(username=data["username"], email=data["email"], hashed_password=hash_password(data["password"]))
     db.session.add(user)
     try:
@@ -63,9 +68,11 @@ def purge_tokens():
 @click.option("--password", default="password123", show_default=True, help="Every seeded user's password.")
 def seed(user_count, task_count, prefix, password):
     """Demo and benchmark data: PREFIXn / PREFIXn@example.com, with tasks."""
+    names = [f"{prefix}{n}" for n in range(1, user_count + 1)]
+    for name in {names[0], names[-1]}:  # the shortest and the longest name: the signup rules
+        valid_signup({"username": name, "email": f"{name.lower()}@example.com", "password": password})
     hashed = hash_password(password)  # once: bcrypt per user would take minutes
     now = utcnow()
-    names = [f"{prefix}{n}" for n in range(1, user_count + 1)]
     try:
         user_ids = db.session.scalars(insert(User).returning(User.id, sort_by_parameter_order=True), [
             {"username": name, "username_key": username_key(name), "email": f"{name.lower()}@example.com",

@@ -30,7 +30,9 @@ def _json_error(status_code, detail, headers=None, **extra):
 
 
 def handle_api_error(error):
-    return _json_error(error.status_code, error.detail)
+    # A 401 always names the scheme to authenticate with (RFC 9110).
+    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+    return _json_error(error.status_code, error.detail, headers)
 
 
 def handle_http_exception(error):

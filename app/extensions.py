@@ -38,9 +38,15 @@ limiter = Limiter(key_func=get_remote_address)
 api = Api()
 
 
+def _unicode_lower(text):
+    return None if text is None else text.lower()
+
+
 @event.listens_for(Engine, "connect")
-def _enforce_foreign_keys_on_sqlite(dbapi_connection, _record):
-    # SQLite ignores foreign keys unless asked, on every connection; PostgreSQL
-    # always enforces them.
+def _make_sqlite_behave_like_postgresql(dbapi_connection, _record):
     if isinstance(dbapi_connection, sqlite3.Connection):
+        # SQLite ignores foreign keys unless asked, on every connection.
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        # SQLite's lower() folds ASCII letters only; the task search (lower()
+        # on both sides) must find "Äpfel" for "äpfel" as PostgreSQL does.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)

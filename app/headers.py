@@ -21,6 +21,12 @@ def add_security_headers(response):
     # Only over HTTPS (as seen through a trusted proxy): HSTS on plain HTTP is ignored.
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
+    # The rate limiter adds Retry-After to every answer of a limited route;
+    # it means something only on a 429 or a 503.
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    if response.status_code in (204, 304):  # no body, so no content type
+        response.headers.pop("Content-Type", None)
     return response
 
 

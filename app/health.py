@@ -1,5 +1,6 @@
 """Probes for orchestrators and load balancers, outside /api/v1 and without a token."""
 
+from flask import current_app
 from sqlalchemy import text
 
 from .blueprint import ApiBlueprint
@@ -20,6 +21,7 @@ def healthz():
 @bp.response(200, StatusSchema)
 @bp.alt_response(503, response="SERVICE_UNAVAILABLE")
 def readyz():
-    """The database answers: 200, else 503 (errors.py), so no traffic is sent here."""
+    """The database (and Redis, when configured) answers: 200, else 503, so no traffic is sent here."""
     db.session.execute(text("SELECT 1"))
+    current_app.extensions["revocations"].check()
     return {"status": "ok"}

@@ -12,6 +12,7 @@ from .extensions import db
 # Ids are PostgreSQL ``integer`` columns; a larger number cannot name a row
 # (and PostgreSQL would refuse to compare with it), so it is simply not found.
 MAX_ID = 2**31 - 1
+USERNAME_KEY_LENGTH = 255
 
 
 def utcnow():
@@ -59,7 +60,7 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(50))  # as the user wrote it
     # "Alice" and "alice" are one name: unique on the folded form.
-    username_key: Mapped[str] = mapped_column(String(255), unique=True)
+    username_key: Mapped[str] = mapped_column(String(USERNAME_KEY_LENGTH), unique=True)
     # Stored lower-case (the schema normalises it), so a plain unique index
     # makes e-mail addresses unique case-insensitively.
     email: Mapped[str] = mapped_column(String(254), unique=True)

@@ -31,6 +31,9 @@ class DatabaseRevocations:
         return db.session.scalar(select(RevokedSession.session_id).where(
             RevokedSession.session_id == session_id)) is not None
 
+    def check(self):
+        """Readiness: the table lives in the database, which /readyz checks anyway."""
+
     def purge(self):
         """Forget revocations whose tokens have expired; returns how many."""
         return db.session.execute(delete(RevokedSession).where(RevokedSession.expires_at < utcnow())).rowcount
@@ -49,6 +52,10 @@ class RedisRevocations:
 
     def is_revoked(self, session_id):
         return bool(self.redis.exists(self.PREFIX + session_id))
+
+    def check(self):
+        """Readiness: Redis answers (raises RedisError, a 503, otherwise)."""
+        self.redis.ping()
 
     def purge(self):
         return 0  # keys expire by themselves

@@ -7,9 +7,9 @@ password or anything else the client sent.
 import unicodedata
 from datetime import datetime, timezone
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
 
-from .models import MAX_ID
+from .models import MAX_ID, USERNAME_KEY_LENGTH, username_key
 from .security import PASSWORD_MAX_BYTES, PASSWORD_MIN_LENGTH
 
 
@@ -42,6 +42,15 @@ class Password(Text):
         if len(value.encode("utf-8")) > PASSWORD_MAX_BYTES:
             raise ValidationError(f"Must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8.")
         return value
+
+
+class QueryInteger(fields.Integer):
+    """A whole number written with ASCII digits only (no sign, spaces or other scripts' digits)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class StrictBoolean(fields.Boolean):
@@ -118,6 +127,12 @@ class AccountSchema(StrictSchema):
     )
     email = Text(required=True, validate=[validate.Length(max=254), validate.Email()])
 
+    @validates("username")
+    def folded_username_fits(self, value, data_key):
+        # Some characters unfold into many ("ﷺ" is 18 once normalised).
+        if len(username_key(value)) > USERNAME_KEY_LENGTH:
+            raise ValidationError("Too long once normalised.")
+
     @post_load
     def lower_case_email(self, data, **kwargs):
         if "email" in data:
@@ -160,18 +175,18 @@ class MessageSchema(Schema):
 
 
 class TokenSchema(Schema):
-    access_token = fields.String()
+    access_token = fields.String(required=True)
     refresh_token = fields.String()  # at login only
-    token_type = fields.Constant("bearer")
+    token_type = fields.String(required=True, dump_default="bearer", metadata={"enum": ["bearer"]})
 
 
 # --- users ------------------------------------------------------------------
 
 
 class UserSchema(Schema):
-    id = fields.Integer()
-    username = fields.String()
-    email = fields.String()
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    email = fields.String(required=True)
 
 
 # --- tasks ------------------------------------------------------------------
@@ -228,8 +243,8 @@ class SortKeys(fields.String):
 
 
 class TaskListQuerySchema(Schema):
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
-    offset = fields.Integer(load_default=0, validate=validate.Range(0, MAX_ID))
+    limit = QueryInteger(load_default=100, validate=validate.Range(1, 1000))
+    offset = QueryInteger(load_default=0, validate=validate.Range(0, MAX_ID))
     completed = fields.Boolean(truthy={"true"}, falsy={"false"}, metadata={"description": "true or false"})
     due_after = UTCDateTime(metadata={"description": "Due at or after this time (ISO 8601; URL-encode '+')."})
     due_before = UTCDateTime(metadata={"description": "Due before this time (ISO 8601; URL-encode '+')."})
@@ -238,3 +253,10 @@ class TaskListQuerySchema(Schema):
         "default": "id",
         "description": f"Comma-separated, '-' for descending, of: {', '.join(SORTABLE)}. Ties are ordered by id.",
     })
+
+
+class ListConditionHeaders(Schema):
+    """Documents If-None-Match on the list (tasks/versions.py evaluates it)."""
+
+    if_none_match = fields.String(data_key="If-None-Match", metadata={
+        "description": "The list's ETag received before: 304 if the page is unchanged."})

@@ -74,6 +74,13 @@ def test_production_reads_its_settings(tmp_path):
         ({"BCRYPT_LOG_ROUNDS": "twelve"}, "BCRYPT_LOG_ROUNDS must be a whole number, got 'twelve'"),
         ({"BCRYPT_LOG_ROUNDS": "3"}, "BCRYPT_LOG_ROUNDS must be at least 4, got 3"),
         ({"JWT_ACCESS_TOKEN_EXPIRES": "0"}, "JWT_ACCESS_TOKEN_EXPIRES must be at least 1, got 0"),
+        ({"BCRYPT_LOG_ROUNDS": "32"}, "BCRYPT_LOG_ROUNDS must be at most 31, got 32"),
+        ({"JWT_ACCESS_TOKEN_EXPIRES": "100000000000000"},
+         "JWT_ACCESS_TOKEN_EXPIRES must be at most 315360000, got 100000000000000"),
+        ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL must be a PostgreSQL (or SQLite) URL"),
+        ({"REDIS_URL": "notaurl"}, "REDIS_URL must be a URL starting with redis://, rediss://, unix://"),
+        ({"RATELIMIT_STORAGE_URI": "bogus://x"}, "RATELIMIT_STORAGE_URI must be a URL starting with memory://, "
+                                                  "redis://, rediss://, redis+unix://, redis+sentinel://, redis+cluster://"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'"),
         ({"RATELIMIT_ENABLED": "maybe"}, "RATELIMIT_ENABLED must be true or false, got 'maybe'"),
         ({"RATELIMIT_LOGIN": "lots"}, "RATELIMIT_LOGIN must be a rate limit such as '5/minute', got 'lots'"),
@@ -116,4 +123,4 @@ def test_no_startup_options_through_neons_pooler(tmp_path):
 
 
 def test_sqlite_gets_no_pool_settings(tmp_path):
-    assert load_config(tmp_path, env={})["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True}
+    assert load_config(tmp_path, env={})["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True, "hide_parameters": True}

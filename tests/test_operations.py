@@ -101,7 +101,37 @@ def test_seed(app, client):
     assert run(app, "seed", "--users", "1", "--prefix", "demo").exit_code == 1  # demo1 exists
 
 
+@pytest.mark.parametrize("options, problem", [
+    (["--prefix", "a b"], "username"), (["--password", "short"], "password"), (["--password", "é" * 37], "password"),
+    (["--prefix", "x" * 60], "username")])
+def test_seed_applies_the_signup_rules(app, options, problem):
+    result = run(app, "seed", "--users", "2", "--tasks", "0", *options)
+    assert result.exit_code == 1 and problem in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("command", [["users", "create"], ["users", "list"], ["tokens", "purge"], ["seed"]])
 def test_every_command_has_help(app, command):
     result = run(app, *command, "--help")
     assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_readyz_is_503_when_redis_is_configured_and_away(make_app):
+    client = make_app(REDIS_URL="redis://127.0.0.1:1/0").test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.get_json() == {"detail": "Service temporarily unavailable"}
+
+
+def test_database_errors_in_logs_show_no_values(make_app, capsys):
+    app = make_app()
+
+    @app.get("/bad-insert")
+    def bad_insert():
+        # A row the database refuses (no such user): the error names the statement, not the values.
+        from app.models import Task
+
+        db.session.add(Task(title="secret title", owner_id=987654321))
+        db.session.commit()
+
+    assert app.test_client().get("/bad-insert").status_code == 500
+    logged = capsys.readouterr().err
+    assert "IntegrityError" in logged and "secret title" not in logged

@@ -92,11 +92,16 @@ def test_filter_by_due_date_is_half_open(client, alice):
 
 
 def test_search_in_title_and_description_any_case(client, alice):
+    create(client, alice, title="Äpfel kaufen")
+    create(client, alice, title="Ωmega")
+    assert titles(client.get(f"{TASKS}?q=äpfel", headers=alice)) == ["Äpfel kaufen"]
+    assert titles(client.get(f"{TASKS}?q=ω", headers=alice)) == ["Ωmega"]
     create(client, alice, title="Buy MILK")
     create(client, alice, title="Call mum", description="about the milk")
     create(client, alice, title="Other")
     create(client, alice, title="100% sure", description="a_b")
     assert titles(client.get(f"{TASKS}?q=milk", headers=alice)) == ["Buy MILK", "Call mum"]
+    assert titles(client.get(f"{TASKS}?q=%C3%84PFEL", headers=alice)) == ["Äpfel kaufen"]
     # LIKE wildcards are searched for literally.
     assert titles(client.get(f"{TASKS}?q=%25", headers=alice)) == ["100% sure"]
     assert titles(client.get(f"{TASKS}?q=_", headers=alice)) == ["100% sure"]
@@ -143,6 +148,12 @@ def test_only_own_tasks_are_counted(client, alice, bob):
         ("sort=title,-title", "sort"),
         ("sort=", "sort"),
         ("sort=--id", "sort"),
+        ("limit=%D9%A3", "limit"),  # an Arabic-Indic digit
+        ("limit=%20100", "limit"),
+        ("limit=%2B5", "limit"),
+        ("complete=true", "complete"),  # unknown: a typo must not return everything
+        ("limit=5&limit=2", "limit"),
+        ("completed=true&completed=false", "completed"),
     ],
 )
 def test_bad_query_values_are_422(client, alice, query, field):

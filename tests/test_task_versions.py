@@ -101,3 +101,24 @@ def test_if_match_forms(client, alice, if_match, status):
 def test_if_match_on_a_missing_task_is_404(client, alice):
     response = client.put(f"{TASKS}/987654", json={"title": "x"}, headers={**alice, "If-Match": '"1"'})
     assert response.status_code == 404
+
+
+def test_head_is_conditional_too(client, alice):
+    created = create(client, alice)
+    etag = created.headers["ETag"]
+    assert client.head(f"{TASKS}/{created.get_json()['id']}", headers={**alice, "If-None-Match": etag}).status_code == 304
+    list_etag = client.get(TASKS, headers=alice).headers["ETag"]
+    assert client.head(TASKS, headers={**alice, "If-None-Match": list_etag}).status_code == 304
+
+
+@pytest.mark.parametrize("method", ["patch", "delete"])
+def test_if_none_match_on_a_write(client, alice, method):
+    """RFC 9110: If-None-Match on a write fails (412) when the task is at a version named, or at all for '*'."""
+    created = create(client, alice)
+    task_id, etag = created.get_json()["id"], created.headers["ETag"]
+    send = getattr(client, method)
+    for header in ("*", etag):
+        response = send(f"{TASKS}/{task_id}", json={"title": "x"}, headers={**alice, "If-None-Match": header})
+        assert response.status_code == 412
+    assert send(f"{TASKS}/{task_id}", json={"title": "x"}, headers={**alice, "If-None-Match": '"other"'}).status_code in (
+        200, 204)

@@ -50,6 +50,7 @@ def login_email_key():
 @bp.arguments(SignupSchema)
 @bp.response(201, MessageSchema)
 @bp.alt_response(400, response="BAD_REQUEST", description="Username or email already exists")
+@bp.alt_response(429, response="TOO_MANY_REQUESTS")
 def signup(data):
     db.session.add(User(username=data["username"], email=data["email"],
                         hashed_password=hash_password(data["password"])))
@@ -65,13 +66,13 @@ def signup(data):
 
 @bp.post("/login")
 @limiter.limit(configured_limit("RATELIMIT_LOGIN"))
-# Per account, only failed attempts count: guessing one password from many
-# addresses is slowed down, while the account's owner can still log in.
-@limiter.limit(configured_limit("RATELIMIT_LOGIN_PER_EMAIL"), key_func=login_email_key,
-               deduct_when=lambda response: response.status_code == 401)
+# Per account, from any address, counted before the password is checked (so
+# concurrent guesses cannot slip past the count).
+@limiter.limit(configured_limit("RATELIMIT_LOGIN_PER_EMAIL"), key_func=login_email_key)
 @bp.arguments(LoginSchema)
 @bp.response(200, TokenSchema)
 @bp.alt_response(401, response="UNAUTHORIZED", description="Incorrect email or password")
+@bp.alt_response(429, response="TOO_MANY_REQUESTS")
 def login(data):
     user = db.session.scalar(select(User).where(User.email == data["email"].lower()))
     if not verify_password(user, data["password"]):
@@ -83,6 +84,7 @@ def login(data):
 @limiter.limit(configured_limit("RATELIMIT_REFRESH"))
 @bp.login_required(refresh=True)
 @bp.response(200, TokenSchema)
+@bp.alt_response(429, response="TOO_MANY_REQUESTS")
 def refresh():
     """Exchange a refresh token (as the bearer token) for a new access token."""
     return {"access_token": refresh_access_token(current_user)}

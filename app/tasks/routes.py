@@ -11,14 +11,15 @@ from ..blueprint import ApiBlueprint
 from ..errors import APIError
 from ..extensions import db
 from ..models import MAX_ID, Task, completed_at_after, utcnow
-from ..schemas import TaskCreateSchema, TaskListQuerySchema, TaskSchema, TaskUpdateSchema
-from .versions import conditional_get, etag, if_match_condition
+from ..schemas import ListConditionHeaders, TaskCreateSchema, TaskListQuerySchema, TaskSchema, TaskUpdateSchema
+from .versions import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, conditional_get, etag, write_precondition
 
 bp = ApiBlueprint("tasks", __name__, url_prefix="/tasks", description="The signed-in user's tasks.")
 bp.after_request(conditional_get)
 
-PAGING_HEADERS = {"X-Total-Count": {"schema": {"type": "integer"}, "description": "Tasks matching the filters."},
-                  "Link": {"schema": {"type": "string"}, "description": "RFC 8288 first, prev, next, last."}}
+LIST_HEADERS = {"X-Total-Count": {"schema": {"type": "integer"}, "description": "Tasks matching the filters."},
+                "Link": {"schema": {"type": "string"}, "description": "RFC 8288 first, prev, next, last."},
+                "ETag": {"schema": {"type": "string"}, "description": "The page's version, for If-None-Match."}}
 
 
 def own_task(task_id):
@@ -86,7 +87,7 @@ def paging_links(total, limit, offset):
 @bp.post("")
 @bp.login_required()
 @bp.arguments(TaskCreateSchema)
-@bp.response(201, TaskSchema)
+@bp.response(201, TaskSchema, headers=ETAG_HEADER)
 def create_task(fields):
     task = Task(owner_id=current_user.id, **fields)
     db.session.add(task)
@@ -101,8 +102,11 @@ def create_task(fields):
 @bp.get("")
 @bp.login_required()
 @bp.arguments(TaskListQuerySchema, location="query")
-@bp.response(200, TaskSchema(many=True), headers=PAGING_HEADERS)
-def list_tasks(query):
+# A schema rather than doc(parameters=...), which would replace the query's.
+@bp.arguments(ListConditionHeaders, location="headers", as_kwargs=True)
+@bp.response(200, TaskSchema(many=True), headers=LIST_HEADERS)
+@bp.alt_response(304, description="Not modified: If-None-Match names the current page")
+def list_tasks(query, **_conditions):
     """The user's tasks, a page at a time, filtered and sorted."""
     conditions = list_filters(query)
     limit, offset = query["limit"], query["offset"]
@@ -122,9 +126,10 @@ def list_tasks(query):
 # signed: /tasks/-1 is a task that is not found, like any other id.
 @bp.get("/<int(signed=True):task_id>")
 @bp.login_required()
-@bp.response(200, TaskSchema)
+@bp.response(200, TaskSchema, headers=ETAG_HEADER)
 @bp.alt_response(304, description="Not modified: If-None-Match names the current version")
 @bp.alt_response(404, response="NOT_FOUND")
+@bp.doc(parameters=[IF_NONE_MATCH])
 def get_task(task_id):
     task = db.session.scalar(select(Task).where(own_task(task_id)))
     if task is None:
@@ -135,9 +140,10 @@ def get_task(task_id):
 @bp.route("/<int(signed=True):task_id>", methods=["PUT", "PATCH"])
 @bp.login_required()
 @bp.arguments(TaskUpdateSchema)
-@bp.response(200, TaskSchema)
+@bp.response(200, TaskSchema, headers=ETAG_HEADER)
 @bp.alt_response(404, response="NOT_FOUND")
-@bp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match names an older version")
+@bp.alt_response(412, response="PRECONDITION_FAILED", description="The task is not at the version asked for")
+@bp.doc(parameters=[IF_MATCH, IF_NONE_MATCH])
 def update_task(changes, task_id):
     """Change the fields sent; the others keep their values (PUT and PATCH alike)."""
     now = utcnow()
@@ -146,7 +152,7 @@ def update_task(changes, task_id):
     # One UPDATE ... RETURNING, conditional on If-Match: atomic against a
     # concurrent change or delete, and one round trip.
     task = db.session.scalar(
-        update(Task).where(own_task(task_id), if_match_condition())
+        update(Task).where(own_task(task_id), write_precondition())
         .values(**changes, updated_at=now).returning(Task)
     )
     if task is None:
@@ -159,9 +165,10 @@ def update_task(changes, task_id):
 @bp.login_required()
 @bp.response(204)
 @bp.alt_response(404, response="NOT_FOUND")
-@bp.alt_response(412, response="PRECONDITION_FAILED", description="If-Match names an older version")
+@bp.alt_response(412, response="PRECONDITION_FAILED", description="The task is not at the version asked for")
+@bp.doc(parameters=[IF_MATCH, IF_NONE_MATCH])
 def delete_task(task_id):
     # One DELETE: of two concurrent deletes, only the one that removed the row gets 204.
-    if db.session.execute(delete(Task).where(own_task(task_id), if_match_condition())).rowcount == 0:
+    if db.session.execute(delete(Task).where(own_task(task_id), write_precondition())).rowcount == 0:
         raise not_written(task_id)
     db.session.commit()

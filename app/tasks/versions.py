@@ -8,7 +8,7 @@ itself, so two devices editing one task cannot both win: the second gets 412.
 from datetime import datetime, timedelta, timezone
 
 from flask import request
-from sqlalchemy import true
+from sqlalchemy import and_, false, true
 
 from ..models import Task
 
@@ -27,22 +27,43 @@ def _updated_at(tag):
         return None  # not one of ours: matches no version
 
 
-def if_match_condition():
-    """The WHERE condition ``If-Match`` asks for: true without the header or with ``*``."""
-    if_match = request.if_match
-    if not if_match or if_match.star_tag:
-        return true()
-    # If-Match compares strongly (RFC 9110): weak tags never match.
-    versions = {_updated_at(tag) for tag in if_match.as_set()} - {None}
-    return Task.updated_at.in_(versions)
+def _versions(tags, weak):
+    return {_updated_at(tag) for tag in tags.as_set(include_weak=weak)} - {None}
+
+
+def write_precondition():
+    """The WHERE condition that ``If-Match`` and ``If-None-Match`` ask of a write (RFC 9110).
+
+    If-Match: the task is at one of the versions named (compared strongly:
+    weak tags never match; ``*`` matches any). If-None-Match: it is at none
+    of them (``*``: the task must not exist, so any existing task fails).
+    """
+    conditions = []
+    if request.if_match and not request.if_match.star_tag:
+        conditions.append(Task.updated_at.in_(_versions(request.if_match, weak=False)))
+    if request.if_none_match:
+        if request.if_none_match.star_tag:
+            conditions.append(false())
+        else:
+            conditions.append(Task.updated_at.not_in(_versions(request.if_none_match, weak=True)))
+    return and_(true(), *conditions)
 
 
 def conditional_get(response):
-    """After a GET: 304 when ``If-None-Match`` names the version sent."""
-    if request.method == "GET" and response.status_code == 200:
+    """After a GET or HEAD: 304 when ``If-None-Match`` names the version sent."""
+    if request.method in ("GET", "HEAD") and response.status_code == 200:
         if not response.get_etag()[0]:
             response.add_etag(weak=True)  # a list: a hash of its body
         # Clients may keep it, but must ask again before using it.
         response.headers["Cache-Control"] = "private, no-cache"
         response.make_conditional(request)
     return response
+
+
+# For the OpenAPI document.
+ETAG_HEADER = {"ETag": {"description": "The task's version, for If-Match and If-None-Match.",
+                        "schema": {"type": "string"}}}
+IF_NONE_MATCH = {"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
+                 "description": "An ETag received before: 304 if it is still current."}
+IF_MATCH = {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
+            "description": "Write only if the task is still at this version (ETag); 412 otherwise."}

@@ -1,13 +1,13 @@
 """The signed-in user's own account."""
 
 from flask_jwt_extended import current_user
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
 from ..blueprint import ApiBlueprint
 from ..errors import APIError
 from ..extensions import db
-from ..models import Task
+from ..models import Task, User, username_key
 from ..schemas import AccountUpdateSchema, PasswordChangeSchema, UserSchema
 from ..security import hash_password, verify_password
 
@@ -28,14 +28,19 @@ def me():
 @bp.alt_response(400, response="BAD_REQUEST", description="Username or email already exists")
 def update_me(changes):
     """Change the username, the e-mail address, or both."""
-    for field, value in changes.items():
-        setattr(current_user, field, value)
+    if "username" in changes:  # a core UPDATE: the model's own hook does not run
+        changes["username_key"] = username_key(changes["username"])
     try:
+        # One UPDATE ... RETURNING: nothing if the account was deleted meanwhile.
+        user = db.session.scalar(update(User).where(User.id == current_user.id).values(**changes)
+                                 .returning(User).execution_options(populate_existing=True))
         db.session.commit()
     except IntegrityError:  # the unique indexes decide, as at signup
         db.session.rollback()
         raise APIError(400, "Username or email already exists") from None
-    return current_user
+    if user is None:
+        raise APIError(401, "Not authenticated")
+    return user
 
 
 @bp.put("/me/password")
@@ -45,10 +50,18 @@ def update_me(changes):
 @bp.alt_response(400, response="BAD_REQUEST", description="Current password is incorrect")
 def change_password(data):
     """Set a new password; every token issued before, on every device, stops working."""
+    verified_hash = current_user.hashed_password
     if not verify_password(current_user, data["current_password"]):
         raise APIError(400, "Current password is incorrect")
-    current_user.hashed_password = hash_password(data["new_password"])
-    current_user.token_version += 1
+    # Only if the password is still the one just verified: of two concurrent
+    # changes one wins, the other is told its current password is wrong. The
+    # version moves in SQL, so no change is lost.
+    changed = db.session.execute(
+        update(User).where(User.id == current_user.id, User.hashed_password == verified_hash)
+        .values(hashed_password=hash_password(data["new_password"]), token_version=User.token_version + 1)
+    ).rowcount
+    if not changed:
+        raise APIError(400, "Current password is incorrect")
     db.session.commit()
 
 
@@ -58,5 +71,5 @@ def change_password(data):
 def delete_me():
     """Delete the account and all its tasks; its tokens stop working."""
     db.session.execute(delete(Task).where(Task.owner_id == current_user.id))
-    db.session.delete(current_user)
+    db.session.execute(delete(User).where(User.id == current_user.id))
     db.session.commit()

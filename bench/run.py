@@ -1,0 +1,286 @@
+"""`make bench`: the app and a bare Flask route, served alike, measured with wrk in one run.
+
+Each endpoint's requests per second is divided by the baseline's (a bare Flask
+route returning a small JSON object under the same gunicorn.conf.py), measured
+before and after the endpoints and averaged: the ratio says how much of the
+framework's ceiling our own code spends, whatever the machine.
+
+Writes bench/results.md and bench/results.png. PostgreSQL is DATABASE_URL's
+server, or the local one on 127.0.0.1:5432 (database taskapi_bench).
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg2
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "bench"
+LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/taskapi_bench"
+# The same settings for both servers: two gthread workers, as the targets say.
+SERVER_ENV = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+TARGETS = {"GET /tasks?limit=50": 0.25, "GET /tasks/{id}": 0.40, "GET /users/me": 0.40, "POST /tasks": 0.20}
+P99_LIMIT_MS = 25.0
+USERS_AT_SCALE = 10_000
+OWN_TASKS = 50
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_database(url):
+    url = make_url(url)
+    server = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    conn = psycopg2.connect(server)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,))
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{url.database}"')
+    conn.close()
+
+
+def sql(url, statement, params=None):
+    conn = psycopg2.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    with conn, conn.cursor() as cur:
+        cur.execute(statement, params)
+        rows = cur.fetchall() if cur.description else None
+    conn.close()
+    return rows
+
+
+class Server:
+    """gunicorn with gunicorn.conf.py, serving ``target`` on a free port."""
+
+    def __init__(self, target, env):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", target],
+            cwd=ROOT, env={**env, "PORT": str(self.port)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"{target} did not start")
+                time.sleep(0.1)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=40)
+
+
+def call(base, method, path, body=None, token=None):
+    request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url, seconds, connections, method="GET", body=None, token=None):
+    """Requests per second, p50 and p99 in ms, and the count of non-2xx answers."""
+    env = {**os.environ, "BENCH_METHOD": method, "BENCH_BODY": json.dumps(body) if body else "", "BENCH_TOKEN": token or ""}
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(HERE / "lua" / "json.lua"), url],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout
+
+    def latency(percent):
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE).groups()
+        return float(value) * UNITS[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": latency(50),
+        "p99": latency(99),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def seed_scale(url, total_tasks, bench_user_id):
+    """Set-based: other users' tasks make up ``total_tasks`` with the bench user's own."""
+    sql(url, "DELETE FROM tasks WHERE owner_id <> %s", (bench_user_id,))
+    sql(url, """INSERT INTO users (username, username_key, email, hashed_password, token_version, created_at)
+                SELECT 'scale' || g, 'scale' || g, 'scale' || g || '@example.com', 'x', 1, now()
+                FROM generate_series(1, %s) g ON CONFLICT DO NOTHING""", (USERS_AT_SCALE,))
+    sql(url, """INSERT INTO tasks (title, description, completed, created_at, updated_at, owner_id)
+                SELECT 'Task ' || g, NULL, g %% 3 = 0, now(), now(), u.id
+                FROM generate_series(1, %s) g
+                JOIN users u ON u.username_key = 'scale' || (1 + g %% %s)""",
+        (total_tasks - OWN_TASKS, USERS_AT_SCALE))
+    sql(url, "ANALYZE")
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) // (1024 * 1024)
+    versions = subprocess.run([sys.executable, "-m", "pip", "list", "--format=json"], capture_output=True, text=True)
+    wanted = {"flask", "gunicorn", "sqlalchemy", "psycopg2-binary", "flask-jwt-extended", "marshmallow"}
+    packages = {p["name"].lower(): p["version"] for p in json.loads(versions.stdout) if p["name"].lower() in wanted}
+    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split()[1]
+    return {"cpu": f"{os.cpu_count()} x {cpu}", "memory": f"{memory} GiB", "python": platform.python_version(),
+            "wrk": wrk_version, **packages}
+
+
+def chart(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [row["name"] for row in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    left.barh(names, [row["ratio"] for row in rows], color="#4C72B0")
+    for name, target in TARGETS.items():
+        if name in names:
+            left.plot([target, target], [names.index(name) - 0.4, names.index(name) + 0.4], color="red")
+    left.set_xlabel("throughput / bare Flask route (red: target)")
+    left.invert_yaxis()
+    right.barh(names, [row["p99"] for row in rows], color="#DD8452", label="p99")
+    right.barh(names, [row["p50"] for row in rows], color="#55A868", label="p50")
+    right.axvline(P99_LIMIT_MS, color="red", linewidth=1)
+    right.set_xlabel("latency, ms (red: p99 target)")
+    right.set_xscale("log")
+    right.invert_yaxis()
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--scale", choices=["none", "small", "full"], default="full",
+                        help="tasks in the scale run: none, 1,000 only, or 1,000 then 1,000,000")
+    args = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL") or LOCAL_DATABASE
+    ensure_database(url)
+    sql(url, "DROP TABLE IF EXISTS tasks, revoked_sessions, users, alembic_version CASCADE")
+    env = {**os.environ, **SERVER_ENV, "APP_ENV": "production", "DATABASE_URL": url,
+           "JWT_SECRET_KEY": secrets.token_urlsafe(48), "BCRYPT_LOG_ROUNDS": "12", "RATELIMIT_ENABLED": "false",
+           "JWT_ACCESS_TOKEN_EXPIRES": "7200"}
+    env.pop("REDIS_URL", None)
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+
+    baseline, app = Server("bench.hello:app", env), Server("wsgi:app", env)
+    try:
+        api = app.base + "/api/v1"
+        call(api, "POST", "/auth/signup", {"username": "bench", "email": "bench@example.com", "password": "bench password"})
+        login_body = {"email": "bench@example.com", "password": "bench password"}
+        token = call(api, "POST", "/auth/login", login_body)["access_token"]
+        task_ids = [call(api, "POST", "/tasks", {"title": f"Task {n}", "description": "Benchmark task"}, token)["id"]
+                    for n in range(OWN_TASKS)]
+        bench_user = call(api, "GET", "/users/me", token=token)["id"]
+        seconds, connections = args.seconds, args.connections
+
+        def measure(path, **kwargs):
+            return wrk(api + path, seconds, connections, token=token, **kwargs)
+
+        before = wrk(baseline.base + "/hello", seconds, connections)
+        rows = [
+            ("GET /users/me", measure("/users/me")),
+            ("GET /tasks/{id}", measure(f"/tasks/{task_ids[0]}")),
+            ("GET /tasks?limit=50", measure("/tasks?limit=50")),
+            ("POST /tasks", measure("/tasks?", method="POST", body={"title": "Benchmark", "description": "made by wrk"})),
+            ("PUT /tasks/{id}", measure(f"/tasks/{task_ids[1]}", method="PUT", body={"completed": True})),
+        ]
+        after = wrk(baseline.base + "/hello", seconds, connections)
+        # Login is slow on purpose (bcrypt at 12 rounds): fewer connections, no target.
+        login = wrk(api + "/auth/login", seconds, 4, method="POST", body=login_body)
+
+        base_rps = (before["rps"] + after["rps"]) / 2
+        table = [{"name": "bare Flask route (baseline)", **before, "rps": base_rps, "ratio": 1.0}]
+        table += [{"name": name, **result, "ratio": result["rps"] / base_rps} for name, result in rows]
+        table.append({"name": "POST /auth/login (bcrypt 12, 4 connections)", **login, "ratio": login["rps"] / base_rps})
+
+        scale = []
+        for total in {"none": [], "small": [1000], "full": [1000, 1_000_000]}[args.scale]:
+            # POST /tasks above added the bench user's tasks: keep exactly OWN_TASKS.
+            sql(url, "DELETE FROM tasks WHERE owner_id = %s AND id NOT IN %s", (bench_user, tuple(task_ids)))
+            seed_scale(url, total, bench_user)
+            get = measure(f"/tasks/{task_ids[2]}")
+            listing = measure("/tasks?limit=50")
+            scale.append({"tasks": total, "get": get, "list": listing})
+    finally:
+        baseline.stop()
+        app.stop()
+
+    report(table, scale, before, after, args)
+
+
+def report(table, scale, before, after, args):
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`make bench` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: wrk, {args.connections} connections, "
+        f"{args.seconds} s per endpoint, against gunicorn.conf.py with 2 gthread workers of 4 threads, "
+        "PostgreSQL on the same machine. Ratio = requests per second / the bare Flask route's "
+        f"(measured before and after: {before['rps']:.0f} and {after['rps']:.0f} req/s).",
+        "",
+        "| Endpoint | req/s | ratio | target | p50 ms | p99 ms | non-2xx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in table:
+        target = TARGETS.get(row["name"])
+        mark = "" if target is None else (f"{target:.2f} {'met' if row['ratio'] >= target else 'MISSED'}")
+        lines.append(f"| {row['name']} | {row['rps']:.0f} | {row['ratio']:.2f} | {mark} | {row['p50']:.2f} | "
+                     f"{row['p99']:.2f} | {row['errors']} |")
+    measured = [row for row in table if row["name"] in TARGETS or row["name"] == "PUT /tasks/{id}"]
+    worst = max(row["p99"] for row in measured)
+    lines += ["", f"p99 of the API endpoints at {args.connections} connections: at most {worst:.2f} ms "
+              f"(target: under {P99_LIMIT_MS:.0f} ms, {'met' if worst < P99_LIMIT_MS else 'MISSED'})."]
+    if scale:
+        lines += ["", "## Scale", "",
+                  f"The benchmark user keeps {OWN_TASKS} tasks; the rest belong to {USERS_AT_SCALE:,} other users "
+                  "(inserted with set-based SQL).", "",
+                  "| tasks in the table | GET /tasks/{id} p50 / p99 ms | GET /tasks?limit=50 p50 / p99 ms |",
+                  "| ---: | ---: | ---: |"]
+        for run in scale:
+            lines.append(f"| {run['tasks']:,} | {run['get']['p50']:.2f} / {run['get']['p99']:.2f} | "
+                         f"{run['list']['p50']:.2f} / {run['list']['p99']:.2f} |")
+        if len(scale) == 2:
+            small, large = scale
+            get_growth = large["get"]["p50"] / small["get"]["p50"]
+            list_growth = large["list"]["p50"] / small["list"]["p50"]
+            verdict = "met" if max(get_growth, list_growth) <= 1.5 else "MISSED"
+            lines += ["", f"p50 at {large['tasks']:,} / at {small['tasks']:,}: get {get_growth:.2f}x, "
+                      f"list {list_growth:.2f}x (target: within 1.5x, {verdict})."]
+    lines += ["", "## Machine", ""] + [f"- {key}: {value}" for key, value in machine().items()]
+    lines += ["", "![ratios and latencies](results.png)", ""]
+    (HERE / "results.md").write_text("\n".join(lines))
+    chart(table, HERE / "results.png")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
