@@ -30,8 +30,9 @@ timeout = _int("GUNICORN_TIMEOUT", 30)  # a worker silent this long is restarted
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)  # SIGTERM: finish requests first
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 # Recycle workers now and then (a leak cannot grow for ever), not all at once.
-max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+# (Restarting a worker costs a second of CPU: not too often under load.)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 20000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 2000)
 # Proxies whose X-Forwarded-Proto gunicorn believes (the app's own
 # PROXY_FIX_X_FOR decides about client addresses).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -14,7 +14,7 @@ would still accept the token.
 from datetime import timedelta
 
 import redis
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists
 
 from .extensions import db
 from .models import RevokedSession, utcnow
@@ -27,9 +27,9 @@ class DatabaseRevocations:
         if db.session.get(RevokedSession, session_id) is None:
             db.session.add(RevokedSession(session_id=session_id, expires_at=utcnow() + lifetime))
 
-    def is_revoked(self, session_id):
-        return db.session.scalar(select(RevokedSession.session_id).where(
-            RevokedSession.session_id == session_id)) is not None
+    def unless_revoked(self, query, session_id):
+        """``query`` narrowed to sessions not revoked: checked in the same statement."""
+        return query.where(~exists().where(RevokedSession.session_id == session_id))
 
     def check(self):
         """Readiness: the table lives in the database, which /readyz checks anyway."""
@@ -50,8 +50,9 @@ class RedisRevocations:
         # a revocation that outlives a failed request does no harm.
         self.redis.set(self.PREFIX + session_id, 1, ex=lifetime + timedelta(seconds=1))
 
-    def is_revoked(self, session_id):
-        return bool(self.redis.exists(self.PREFIX + session_id))
+    def unless_revoked(self, query, session_id):
+        """``query``, or None when the session is revoked (asked of Redis first)."""
+        return None if self.redis.exists(self.PREFIX + session_id) else query
 
     def check(self):
         """Readiness: Redis answers (raises RedisError, a 503, otherwise)."""

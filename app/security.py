@@ -6,6 +6,8 @@ from functools import lru_cache
 from flask import current_app, jsonify, request
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt
 
+from sqlalchemy import select
+
 from .extensions import bcrypt, db, jwt
 from .models import MAX_ID, User
 
@@ -66,13 +68,6 @@ def revoke_current_session():
     current_app.extensions["revocations"].revoke(get_jwt()["sid"], lifetime)
 
 
-def _is_revoked(_jwt_header, jwt_data):
-    session_id = jwt_data.get("sid")
-    if not isinstance(session_id, str):
-        return True  # not a token of ours
-    return current_app.extensions["revocations"].is_revoked(session_id)
-
-
 def _not_authenticated(*_reason):
     response = jsonify(detail="Not authenticated")
     response.status_code = 401
@@ -81,16 +76,20 @@ def _not_authenticated(*_reason):
 
 
 def _load_user(_jwt_header, jwt_data):
-    subject = jwt_data.get("sub")
-    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
-        return None
+    """The token's user, if the token is still good: one query.
+
+    The user must exist, be at the token's version (a password change moves
+    it on) and the token's session must not be logged out.
+    """
+    subject, session_id = jwt_data.get("sub"), jwt_data.get("sid")
+    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit() and isinstance(session_id, str)):
+        return None  # not a token of ours
     user_id = int(subject)
     if not 1 <= user_id <= MAX_ID:
         return None
-    user = db.session.get(User, user_id)
-    if user is None or user.token_version != jwt_data.get("ver"):
-        return None  # deleted, or the password changed since the token was issued
-    return user
+    query = select(User).where(User.id == user_id, User.token_version == jwt_data.get("ver"))
+    query = current_app.extensions["revocations"].unless_revoked(query, session_id)
+    return None if query is None else db.session.scalar(query)
 
 
 def accept_any_case_bearer():
@@ -112,15 +111,15 @@ def init_jwt(app):
     a client only needs to know it must log in again.
     """
     app.before_request(accept_any_case_bearer)
+    # Revocation is checked in the user lookup's own query (see _load_user).
     jwt.user_lookup_loader(_load_user)
-    jwt.token_in_blocklist_loader(_is_revoked)
     for register in (
         jwt.unauthorized_loader,  # no token
         jwt.invalid_token_loader,  # malformed, forged, wrong type
         jwt.expired_token_loader,
-        jwt.revoked_token_loader,  # logged out
+        jwt.revoked_token_loader,  # unused: _load_user checks revocation
         jwt.needs_fresh_token_loader,
         jwt.token_verification_failed_loader,
-        jwt.user_lookup_error_loader,  # the user no longer exists
+        jwt.user_lookup_error_loader,  # user gone, password changed, or logged out
     ):
         register(_not_authenticated)
