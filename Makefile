@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: install run migrate test clean
+.PHONY: install run migrate test bench soak clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,17 @@ run: migrate
 test: install
 	$(BIN)/python -m pytest --cov --cov-report=
 	TEST_DATABASE_URL=sqlite $(BIN)/python -m pytest --cov --cov-append --cov-report=term --cov-fail-under=95
+
+# The benchmark (bench/run.py): PostgreSQL at DATABASE_URL or on 127.0.0.1:5432,
+# wrk from Debian's package (installed here when missing). Writes bench/results.md.
+bench: install
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# A few minutes of mixed traffic at 32 connections (bench/soak.py): zero 5xx,
+# zero lost writes, flat worker memory. Writes bench/soak.md. Not part of make test.
+soak: install
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .coverage .pytest_cache htmlcov

@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.request
 from datetime import datetime, timezone
+from statistics import median
 from pathlib import Path
 
 import psycopg2
@@ -178,6 +179,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="measurements of each endpoint, between baselines")
     parser.add_argument("--scale", choices=["none", "small", "full"], default="full",
                         help="tasks in the scale run: none, 1,000 only, or 1,000 then 1,000,000")
     args = parser.parse_args()
@@ -206,22 +208,39 @@ def main():
         def measure(path, **kwargs):
             return wrk(api + path, seconds, connections, token=token, **kwargs)
 
-        before = wrk(baseline.base + "/hello", seconds, connections)
-        rows = [
-            ("GET /users/me", measure("/users/me")),
-            ("GET /tasks/{id}", measure(f"/tasks/{task_ids[0]}")),
-            ("GET /tasks?limit=50", measure("/tasks?limit=50")),
-            ("POST /tasks", measure("/tasks?", method="POST", body={"title": "Benchmark", "description": "made by wrk"})),
-            ("PUT /tasks/{id}", measure(f"/tasks/{task_ids[1]}", method="PUT", body={"completed": True})),
+        def baseline_run():
+            return wrk(baseline.base + "/hello", seconds, connections)
+
+        endpoints = [
+            ("GET /users/me", lambda: measure("/users/me")),
+            ("GET /tasks/{id}", lambda: measure(f"/tasks/{task_ids[0]}")),
+            ("GET /tasks?limit=50", lambda: measure("/tasks?limit=50")),
+            ("POST /tasks", lambda: measure("/tasks", method="POST", body={"title": "Benchmark", "description": "wrk"})),
+            ("PUT /tasks/{id}", lambda: measure(f"/tasks/{task_ids[1]}", method="PUT", body={"completed": True})),
         ]
-        after = wrk(baseline.base + "/hello", seconds, connections)
+        measure("/users/me")  # warm both workers up (imports, pools) before measuring
+        baseline_run()
+        # A shared machine drifts: each endpoint is measured between two baseline
+        # runs, several rounds over, and compared with the baselines around it.
+        runs = {name: [] for name, _ in endpoints}
+        baselines = [baseline_run()]
+        for _ in range(args.rounds):
+            for name, run in endpoints:
+                runs[name].append((run(), len(baselines) - 1))
+                baselines.append(baseline_run())
         # Login is slow on purpose (bcrypt at 12 rounds): fewer connections, no target.
         login = wrk(api + "/auth/login", seconds, 4, method="POST", body=login_body)
 
-        base_rps = (before["rps"] + after["rps"]) / 2
-        table = [{"name": "bare Flask route (baseline)", **before, "rps": base_rps, "ratio": 1.0}]
-        table += [{"name": name, **result, "ratio": result["rps"] / base_rps} for name, result in rows]
+        base_rps = median(b["rps"] for b in baselines)
+        table = [{"name": "bare Flask route (baseline)", **baselines[0], "rps": base_rps,
+                  "p50": median(b["p50"] for b in baselines), "p99": median(b["p99"] for b in baselines), "ratio": 1.0}]
+        for name, results in runs.items():
+            ratios = [r["rps"] / ((baselines[i]["rps"] + baselines[i + 1]["rps"]) / 2) for r, i in results]
+            table.append({"name": name, "rps": median(r["rps"] for r, _ in results), "ratio": median(ratios),
+                          "p50": median(r["p50"] for r, _ in results), "p99": median(r["p99"] for r, _ in results),
+                          "errors": sum(r["errors"] for r, _ in results)})
         table.append({"name": "POST /auth/login (bcrypt 12, 4 connections)", **login, "ratio": login["rps"] / base_rps})
+        before, after = baselines[0], baselines[-1]
 
         scale = []
         for total in {"none": [], "small": [1000], "full": [1000, 1_000_000]}[args.scale]:
@@ -243,9 +262,10 @@ def report(table, scale, before, after, args):
         "# Benchmark results",
         "",
         f"`make bench` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: wrk, {args.connections} connections, "
-        f"{args.seconds} s per endpoint, against gunicorn.conf.py with 2 gthread workers of 4 threads, "
-        "PostgreSQL on the same machine. Ratio = requests per second / the bare Flask route's "
-        f"(measured before and after: {before['rps']:.0f} and {after['rps']:.0f} req/s).",
+        f"{args.seconds} s a run, {args.rounds} rounds, against gunicorn.conf.py with 2 gthread workers of 4 "
+        "threads, PostgreSQL on the same machine. Each endpoint run sits between two runs of the bare Flask "
+        "route; ratio = its requests per second / the mean of those two, the median over the rounds "
+        f"(baseline runs: first {before['rps']:.0f}, last {after['rps']:.0f} req/s). Latencies are medians too.",
         "",
         "| Endpoint | req/s | ratio | target | p50 ms | p99 ms | non-2xx |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

@@ -225,7 +225,9 @@ def serve(app, app_env):
                     pytest.fail(f"gunicorn did not start: {process.stderr.read().decode()}")
                 time.sleep(0.1)
 
+    start.processes = processes  # the gunicorn masters, for tests that signal them
     yield start
     for process in processes:
-        process.terminate()
-        process.wait(timeout=30)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)

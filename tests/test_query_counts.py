@@ -1,0 +1,65 @@
+"""Round trips to the database per request, counted: an added query or an N+1 fails here."""
+
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from app.extensions import db
+
+TASKS = "/api/v1/tasks"
+
+
+@contextmanager
+def counted(app):
+    statements = []
+    with app.app_context():
+        engine = db.engine
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+@pytest.fixture
+def with_tasks(client, alice):
+    return [client.post(TASKS, json={"title": f"t{n}"}, headers=alice).get_json()["id"] for n in range(50)]
+
+
+@pytest.mark.parametrize(
+    "method, path, body, expected",
+    [
+        ("get", "/api/v1/users/me", None, 1),  # token and user in one statement
+        ("get", f"{TASKS}/{{id}}", None, 2),  # + the task
+        ("get", f"{TASKS}?limit=50", None, 2),  # + the page with its total: no N+1 over 50 tasks
+        ("get", f"{TASKS}?limit=50&offset=100", None, 3),  # past the end: + a count
+        ("post", TASKS, {"title": "new"}, 2),
+        ("put", f"{TASKS}/{{id}}", {"completed": True}, 2),  # UPDATE ... RETURNING
+        ("patch", f"{TASKS}/{{id}}", {"title": "x"}, 2),
+        ("delete", f"{TASKS}/{{id}}", None, 2),
+        ("patch", "/api/v1/users/me", {"username": "alicia"}, 2),
+        ("get", "/healthz", None, 0),
+        ("get", "/readyz", None, 1),
+    ],
+)
+def test_statements_per_request(app, client, alice, with_tasks, method, path, body, expected):
+    with counted(app) as statements:
+        response = getattr(client, method)(path.format(id=with_tasks[0]), json=body, headers=alice)
+    assert response.status_code < 300
+    assert len(statements) == expected, statements
+
+
+def test_login_and_signup_are_one_statement_each(app, client):
+    with counted(app) as statements:
+        assert client.post("/api/v1/auth/signup", json={
+            "username": "carol", "email": "carol@example.com", "password": "long enough"}).status_code == 201
+    assert len(statements) == 1
+    with counted(app) as statements:
+        assert client.post("/api/v1/auth/login", json={
+            "email": "carol@example.com", "password": "long enough"}).status_code == 200
+    assert len(statements) == 1

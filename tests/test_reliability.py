@@ -1,0 +1,235 @@
+"""Issue 7: a request takes effect completely or answers an error that says so.
+
+Races run real threads against gunicorn (two workers); the outage test stops
+and starts a PostgreSQL of its own under the running app; the shutdown test
+sends SIGTERM to gunicorn under write load.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Task, User
+from tests.conftest import ROOT, free_port
+from tests.http import call
+
+
+def together(count, work):
+    """Run ``work(n)`` in ``count`` threads released at once; returns their results."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(n):
+        barrier.wait()
+        results[n] = work(n)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def account(base, name="racer"):
+    user = {"username": name, "email": f"{name}@example.com", "password": "race password"}
+    assert call(base, "POST", "/auth/signup", user)[0] == 201
+    return call(base, "POST", "/auth/login", {"email": user["email"], "password": user["password"]})[1]["access_token"]
+
+
+# --- races -------------------------------------------------------------------
+
+
+def test_racing_signups_end_in_one_account(serve):
+    base = serve()
+    body = {"username": "same", "email": "same@example.com", "password": "race password"}
+    statuses = together(10, lambda n: call(base, "POST", "/auth/signup", body)[0])
+    assert sorted(statuses) == [201] + [400] * 9
+
+
+def test_racing_updates_all_succeed_and_one_state_wins(serve):
+    base = serve()
+    token = account(base)
+    task = call(base, "POST", "/tasks", {"title": "start"}, token)[1]
+    results = together(12, lambda n: call(base, "PUT", f"/tasks/{task['id']}",
+                                          {"title": f"edit {n}", "description": f"by {n}"}, token))
+    assert {status for status, _, _ in results} == {200}
+    final = call(base, "GET", f"/tasks/{task['id']}", token=token)[1]
+    # One writer's whole state, never a mix of two.
+    assert final["title"].removeprefix("edit ") == final["description"].removeprefix("by ")
+    assert final["title"] in {f"edit {n}" for n in range(12)}
+
+
+def test_racing_deletes_delete_once(serve):
+    base = serve()
+    token = account(base)
+    task = call(base, "POST", "/tasks", {"title": "doomed"}, token)[1]
+    statuses = together(10, lambda n: call(base, "DELETE", f"/tasks/{task['id']}", token=token)[0])
+    assert sorted(statuses) == [204] + [404] * 9
+
+
+def test_racing_creates_all_land_with_distinct_ids(serve):
+    base = serve()
+    token = account(base)
+    results = together(20, lambda n: call(base, "POST", "/tasks", {"title": f"task {n}"}, token))
+    assert {status for status, _, _ in results} == {201}
+    ids = {body["id"] for _, body, _ in results}
+    assert len(ids) == 20
+    listed = call(base, "GET", "/tasks?limit=100", token=token)[1]
+    assert {task["id"] for task in listed} == ids
+
+
+# --- transactions -------------------------------------------------------------
+
+
+def test_a_failure_after_the_first_write_leaves_nothing_behind(app, client, auth, monkeypatch):
+    """DELETE /users/me writes twice (tasks, then the user); fail between them."""
+    headers = auth.headers()
+    for n in range(3):
+        client.post("/api/v1/tasks", json={"title": f"keep {n}"}, headers=headers)
+    real_execute = db.session.execute
+    calls = []
+
+    def execute_then_fail(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 3:  # 1: the token's user, 2: delete the tasks, 3: delete the user
+            raise RuntimeError("injected failure")
+        return real_execute(*args, **kwargs)
+
+    monkeypatch.setattr(db.session, "execute", execute_then_fail)
+    response = client.delete("/api/v1/users/me", headers=headers)
+    monkeypatch.undo()
+    assert response.status_code == 500 and response.get_json() == {"detail": "Internal server error"}
+    assert len(calls) == 3  # the failure came after the tasks were deleted
+    # Rolled back: the tasks are still there, and the session serves the next request.
+    listed = client.get("/api/v1/tasks", headers=headers)
+    assert listed.status_code == 200 and len(listed.get_json()) == 3
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+# --- graceful shutdown ---------------------------------------------------------
+
+
+def test_sigterm_under_write_load_loses_nothing(serve, app):
+    base = serve(workers=2, GUNICORN_GRACEFUL_TIMEOUT="10")
+    token = account(base, "writer")
+    created, failures, stop = [], [], threading.Event()
+
+    def write(n):
+        while not stop.is_set():
+            try:
+                status, body, _ = call(base, "POST", "/tasks", {"title": f"w{n}"}, token)
+            except OSError:  # refused or reset: the server is going away, nothing was answered
+                return
+            if status == 201:
+                created.append(body["id"])
+            else:
+                failures.append(status)
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for writer in writers:
+        writer.start()
+    time.sleep(1.0)
+    master = serve.processes[-1]
+    started = time.monotonic()
+    master.send_signal(signal.SIGTERM)
+    exit_code = master.wait(timeout=30)
+    stopped_after = time.monotonic() - started
+    stop.set()
+    for writer in writers:
+        writer.join()
+
+    assert exit_code == 0 and stopped_after < 10 + 2  # within graceful_timeout
+    assert failures == []  # no 5xx (nor anything else) while shutting down
+    assert len(created) > 20
+    with app.app_context():
+        stored = set(db.session.scalars(select(Task.id).where(Task.id.in_(created))))
+    assert stored == set(created)  # every 201 is in the database
+
+
+# --- database outage ------------------------------------------------------------
+
+
+def postgres_bin():
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return versions[-1].parent if versions else None
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of this test's own, which it may stop and start."""
+    bin_dir = postgres_bin()
+    if bin_dir is None or shutil.which("runuser") is None or os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs PostgreSQL's server binaries and root (to run them as postgres)")
+        pytest.skip("needs PostgreSQL's server binaries, run as root")
+    home = Path(tempfile.mkdtemp(prefix="taskapi-outage-"))
+    home.chmod(0o755)
+    data = home / "data"
+    data.mkdir()
+    shutil.chown(data, "postgres", "postgres")
+    port = free_port()
+
+    def as_postgres(*command):
+        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=60)
+
+    as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust")
+
+    def start():
+        as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+                    "-l", str(data / "log"), "-w", "start")
+
+    def stop():
+        as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+
+    start()
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", start, stop
+    finally:
+        subprocess.run(["runuser", "-u", "postgres", "--", str(bin_dir / "pg_ctl"), "-D", str(data), "-m",
+                        "immediate", "stop"], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def worker_pids(master):
+    return set(Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split())
+
+
+def test_database_outage_fails_fast_and_recovers_without_restart(serve, own_postgres):
+    url, start, stop = own_postgres
+    env = {k: v for k, v in os.environ.items()}
+    env.update(APP_ENV="production", DATABASE_URL=url, JWT_SECRET_KEY="o" * 32)
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
+                   check=True, capture_output=True, timeout=60)
+    base = serve(workers=2, DATABASE_URL=url, DB_CONNECT_TIMEOUT="2")
+    master = serve.processes[-1]
+    token = account(base, "outage")
+    assert call(base, "GET", "/readyz")[0] == 200
+    workers = worker_pids(master)
+
+    stop()
+    for path in ("/users/me", "/tasks"):
+        began = time.monotonic()
+        status, body, headers = call(base, "GET", path, token=token)
+        assert (status, body) == (503, {"detail": "Service temporarily unavailable"})
+        assert headers["Retry-After"] == "5"
+        assert time.monotonic() - began < 5  # fails fast, no hung worker
+    assert call(base, "GET", "/readyz")[0] == 503
+    assert call(base, "GET", "/healthz")[0] == 200
+
+    start()
+    statuses = [call(base, "GET", "/users/me", token=token)[0] for _ in range(10)]
+    assert statuses == [200] * 10  # pre-ping replaced the dead connections
+    assert call(base, "GET", "/readyz")[0] == 200
+    assert worker_pids(master) == workers  # the same processes, not restarted
