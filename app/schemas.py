@@ -4,7 +4,7 @@ Error messages never repeat the submitted value: a 422 must not echo a
 password or anything else the client sent.
 """
 
-import unicodedata
+import re
 from datetime import datetime, timezone
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
@@ -91,9 +91,12 @@ class UTCDateTime(fields.DateTime):
         return parsed
 
 
+NOT_BLANK = r"\S"  # documented as the title's pattern, so the OpenAPI document says it too
+
+
 def not_blank(value):
-    """Some character that shows: not only spaces or invisible format characters."""
-    if all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+    """Some character that is not white space."""
+    if not re.search(NOT_BLANK, value):
         raise ValidationError("Must not be blank.")
 
 
@@ -195,10 +198,8 @@ class UserSchema(Schema):
 class TaskCreateSchema(StrictSchema):
     title = Text(
         required=True,
-        validate=[
-            validate.Length(max=255),
-            not_blank,
-        ],
+        validate=[validate.Length(min=1, max=255), not_blank],
+        metadata={"pattern": NOT_BLANK},
     )
     description = Text(allow_none=True, validate=validate.Length(max=10_000))
     due_date = UTCDateTime(allow_none=True)
@@ -251,6 +252,7 @@ class TaskListQuerySchema(Schema):
     q = Text(validate=validate.Length(min=1, max=255), metadata={"description": "Text in the title or description, any case."})
     sort = SortKeys(metadata={
         "default": "id",
+        "pattern": rf"^-?({'|'.join(SORTABLE)})(,-?({'|'.join(SORTABLE)}))*$",
         "description": f"Comma-separated, '-' for descending, of: {', '.join(SORTABLE)}. Ties are ordered by id.",
     })
 

@@ -5,12 +5,12 @@ import urllib.error
 import urllib.request
 
 
-def call(base, method, path, body=None, token=None, headers=None, raw=None):
-    """Send one request to ``base + /api/v1 + path``; returns (status, JSON body or None, headers).
+def call(base, method, path, body=None, token=None, headers=None, raw=None, prefix="/api/v1"):
+    """Send one request to ``base + prefix + path``; returns (status, JSON body or None, headers).
 
     ``body`` is sent as JSON; ``raw`` as the bytes given.
     """
-    request = urllib.request.Request(base + "/api/v1" + path, method=method, headers=headers or {}, data=raw)
+    request = urllib.request.Request(base + prefix + path, method=method, headers=headers or {}, data=raw)
     if body is not None:
         request.data = json.dumps(body).encode()
         request.add_header("Content-Type", "application/json")

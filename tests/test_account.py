@@ -33,6 +33,12 @@ def test_taken_name_or_email_is_400(client, alice, bob, change):
     assert client.get(ME, headers=alice).get_json()["username"] == "alice"
 
 
+def test_an_empty_change_changes_nothing(client, alice):
+    # Found by Hypothesis: an UPDATE with no column was a 500.
+    response = client.patch(ME, json={}, headers=alice)
+    assert response.status_code == 200 and response.get_json()["username"] == "alice"
+
+
 def test_keeping_ones_own_name_in_another_case_is_allowed(client, alice):
     assert client.patch(ME, json={"username": "Alice"}, headers=alice).get_json()["username"] == "Alice"
 

@@ -110,6 +110,7 @@ def test_concurrent_duplicate_signups_end_in_one_201(app):
         ({"username": "alice", "email": "not-an-email", "password": "password1"}, "email"),
         ({"username": "alice", "email": "a@example.com", "password": "short"}, "password"),
         ({"username": "al\x00ice", "email": "a@example.com", "password": "password1"}, "username"),
+        ({"username": "\ufdfa" * 15, "email": "a@example.com", "password": "password1"}, "username"),  # 270 once folded
         ({"username": "alice", "email": "a@example.com", "password": "pass\x00word"}, "password"),
         ({"username": "alice", "email": "a@example.com", "password": "password1", "id": 7}, "id"),
     ],

@@ -66,7 +66,7 @@ def test_due_date_is_stored_in_utc(client, alice, sent, stored):
         ({"title": None}, "title"),
         ({"title": ""}, "title"),
         ({"title": "   \t"}, "title"),
-        ({"title": "\u200b\u2060 "}, "title"),  # only invisible characters
+        ({"title": "\u3000\u2003 "}, "title"),  # only (wide) spaces
         ({"title": "x" * 256}, "title"),
         ({"title": 5}, "title"),
         ({"title": "nul\x00byte"}, "title"),

@@ -92,6 +92,7 @@ def refresh():
 
 @bp.post("/logout")
 @bp.login_required()
+@bp.doc(operationId="logout")
 @bp.response(204)
 def logout():
     """End this login's session: its access and refresh tokens stop working."""

@@ -23,7 +23,7 @@ def etag(task):
 def _updated_at(tag):
     try:
         return EPOCH + int(tag, 16) * MICROSECOND
-    except (ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError):  # TypeError: werkzeug reads '""' as None
         return None  # not one of ours: matches no version
 
 

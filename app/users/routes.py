@@ -28,6 +28,8 @@ def me():
 @bp.alt_response(400, response="BAD_REQUEST", description="Username or email already exists")
 def update_me(changes):
     """Change the username, the e-mail address, or both."""
+    if not changes:  # nothing to change (an UPDATE needs at least one column)
+        return current_user
     if "username" in changes:  # a core UPDATE: the model's own hook does not run
         changes["username_key"] = username_key(changes["username"])
     try:
@@ -45,6 +47,7 @@ def update_me(changes):
 
 @bp.put("/me/password")
 @bp.login_required()
+@bp.doc(operationId="change_password")
 @bp.arguments(PasswordChangeSchema)
 @bp.response(204)
 @bp.alt_response(400, response="BAD_REQUEST", description="Current password is incorrect")
@@ -67,6 +70,7 @@ def change_password(data):
 
 @bp.delete("/me")
 @bp.login_required()
+@bp.doc(operationId="delete_account")
 @bp.response(204)
 def delete_me():
     """Delete the account and all its tasks; its tokens stop working."""
