@@ -199,6 +199,10 @@ def load_config(instance_path, env=None):
         "RATELIMIT_REFRESH": _rate_limit(env, "RATELIMIT_REFRESH", "30/minute"),
         # How many proxies in front of the app set X-Forwarded-For/-Proto; 0
         # trusts none, so a client cannot pick its own address for the limits.
+        # Idempotency-Key records: kept a day; a reservation whose request died
+        # (a crashed worker) is taken over after a minute.
+        "IDEMPOTENCY_TTL_SECONDS": _int(env, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=60, maximum=TEN_YEARS),
+        "IDEMPOTENCY_LOCK_SECONDS": _int(env, "IDEMPOTENCY_LOCK_SECONDS", 60, minimum=1, maximum=3600),
         "PROXY_FIX_X_FOR": _int(env, "PROXY_FIX_X_FOR", 0, minimum=0),
         # The OpenAPI document, built by flask-smorest from the schemas.
         "API_TITLE": "Task API",

@@ -11,6 +11,7 @@ from marshmallow import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from . import idempotency
 from .extensions import db
 from .models import Task, User, username_key, utcnow
 from .schemas import SignupSchema
@@ -26,6 +27,7 @@ def valid_signup(fields):
     except ValidationError as error:
         raise click.ClickException(f"invalid: {error.messages}") from None
 tokens = AppGroup("tokens", help="Token revocations.")
+idempotency_keys = AppGroup("idempotency", help="Idempotency-Key records.")
 
 
 @users.command("create")
@@ -57,6 +59,14 @@ def purge_tokens():
     purged = current_app.extensions["revocations"].purge()
     db.session.commit()
     click.echo(f"purged {purged} expired revocations")
+
+
+@idempotency_keys.command("purge")
+def purge_idempotency_keys():
+    """Forget Idempotency-Key records older than IDEMPOTENCY_TTL_SECONDS."""
+    purged = idempotency.purge()
+    db.session.commit()
+    click.echo(f"purged {purged} expired idempotency keys")
 
 
 @click.command("seed")
@@ -95,4 +105,5 @@ def seed(user_count, task_count, prefix, password):
 def init_cli(app):
     app.cli.add_command(users)
     app.cli.add_command(tokens)
+    app.cli.add_command(idempotency_keys)
     app.cli.add_command(seed)

@@ -124,3 +124,21 @@ class RevokedSession(db.Model):
 
     session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class IdempotencyRecord(db.Model):
+    """A request made with an Idempotency-Key: reserved, then completed with its answer.
+
+    Completed in the same transaction as the write it answers, so a crash can
+    never leave a write without its record (a retry would then repeat it).
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)  # "user:7" or "signup:203.0.113.9"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the method, path and body
+    status_code: Mapped[int | None]  # None while the first request runs
+    response_body: Mapped[str | None] = mapped_column(Text)
+    locked_until: Mapped[datetime] = mapped_column(UTCDateTime)  # a reservation older than this was abandoned
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -262,3 +262,11 @@ class ListConditionHeaders(Schema):
 
     if_none_match = fields.String(data_key="If-None-Match", metadata={
         "description": "The list's ETag received before: 304 if the page is unchanged."})
+
+
+class IdempotencyHeaders(Schema):
+    """Documents Idempotency-Key (app/idempotency.py evaluates it)."""
+
+    idempotency_key = fields.String(data_key="Idempotency-Key", metadata={
+        "description": "1 to 255 printable ASCII characters: a retry with the same key and body answers the "
+                       "first result (with Idempotent-Replayed: true) and writes nothing."})

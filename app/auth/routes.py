@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from ..blueprint import ApiBlueprint
 from ..errors import APIError
 from ..extensions import db, limiter
+from ..idempotency import complete, idempotent, signup_scope
 from ..models import User
-from ..schemas import LoginSchema, MessageSchema, SignupSchema, TokenSchema
+from ..schemas import IdempotencyHeaders, LoginSchema, MessageSchema, SignupSchema, TokenSchema
 from ..security import (
     hash_password,
     issue_tokens,
@@ -48,13 +49,17 @@ def login_email_key():
 @bp.post("/signup")
 @limiter.limit(configured_limit("RATELIMIT_SIGNUP"))
 @bp.arguments(SignupSchema)
+@bp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
 @bp.response(201, MessageSchema)
 @bp.alt_response(400, response="BAD_REQUEST", description="Username or email already exists")
+@bp.alt_response(409, response="CONFLICT", description="The same Idempotency-Key is still in progress")
 @bp.alt_response(429, response="TOO_MANY_REQUESTS")
-def signup(data):
+@idempotent(signup_scope)  # keys of one client address; the body must match too
+def signup(data, **_headers):
     db.session.add(User(username=data["username"], email=data["email"],
                         hashed_password=hash_password(data["password"])))
     try:
+        complete(201, {"message": "User created successfully"})  # flushes the user first
         db.session.commit()
     except IntegrityError:
         # The unique indexes decide, so two signups racing for one name or

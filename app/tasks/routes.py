@@ -10,8 +10,16 @@ from sqlalchemy.exc import IntegrityError
 from ..blueprint import ApiBlueprint
 from ..errors import APIError
 from ..extensions import db
+from ..idempotency import complete, idempotent
 from ..models import MAX_ID, Task, completed_at_after, utcnow
-from ..schemas import ListConditionHeaders, TaskCreateSchema, TaskListQuerySchema, TaskSchema, TaskUpdateSchema
+from ..schemas import (
+    IdempotencyHeaders,
+    ListConditionHeaders,
+    TaskCreateSchema,
+    TaskListQuerySchema,
+    TaskSchema,
+    TaskUpdateSchema,
+)
 from .versions import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, conditional_get, etag, write_precondition
 
 bp = ApiBlueprint("tasks", __name__, url_prefix="/tasks", description="The signed-in user's tasks.")
@@ -87,11 +95,17 @@ def paging_links(total, limit, offset):
 @bp.post("")
 @bp.login_required()
 @bp.arguments(TaskCreateSchema)
+@bp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
 @bp.response(201, TaskSchema, headers=ETAG_HEADER)
-def create_task(fields):
+@bp.alt_response(409, response="CONFLICT", description="The same Idempotency-Key is still in progress")
+@idempotent(lambda: f"user:{current_user.id}")
+def create_task(fields, **_headers):
+    """Create a task; with an Idempotency-Key, a retry answers the first result and creates nothing."""
     task = Task(owner_id=current_user.id, **fields)
     db.session.add(task)
     try:
+        db.session.flush()
+        complete(201, TaskSchema().dump(task))
         db.session.commit()
     except IntegrityError:  # the account was deleted while this request ran
         db.session.rollback()

@@ -1,0 +1,123 @@
+"""Idempotency-Key: a retried request answers once, and writes once.
+
+The first request with a key reserves it (committed at once, so a concurrent
+repeat sees it and gets 409); the view then completes the record in its own
+transaction, with the status and body it answers; a repeat with the same key
+and the same body replays that answer with ``Idempotent-Replayed: true``; the
+same key with another body is a 422. A request that fails releases its key,
+so a retry runs again. A reservation left by a crashed worker expires after
+IDEMPOTENCY_LOCK_SECONDS.
+
+Records live in the database even when REDIS_URL is set: only there can a
+record commit together with the write it answers.
+"""
+
+import hashlib
+import json
+import re
+from datetime import timedelta
+from functools import wraps
+
+from flask import current_app, g, request
+from flask_limiter.util import get_remote_address
+from marshmallow import ValidationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .errors import APIError
+from .extensions import db
+from .models import IdempotencyRecord, utcnow
+
+HEADER = "Idempotency-Key"
+VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
+
+
+def _fingerprint():
+    body = request.get_data()
+    try:  # the same JSON written differently is the same request
+        body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
+        pass
+    return hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n" + body).hexdigest()
+
+
+def _reserve(scope, key, fingerprint):
+    """Reserve the key, or return the record that holds it."""
+    now = utcnow()
+    config = current_app.config
+    record = IdempotencyRecord(
+        scope=scope, key=key, fingerprint=fingerprint,
+        locked_until=now + timedelta(seconds=config["IDEMPOTENCY_LOCK_SECONDS"]),
+        expires_at=now + timedelta(seconds=config["IDEMPOTENCY_TTL_SECONDS"]),
+    )
+    db.session.add(record)
+    try:
+        db.session.commit()
+        return None
+    except IntegrityError:
+        db.session.rollback()
+    existing = db.session.scalar(select(IdempotencyRecord).where(
+        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
+    if existing is not None and existing.status_code is None and existing.locked_until < now:
+        # Abandoned by a crashed worker (its write never committed): take it over.
+        taken = db.session.execute(update(IdempotencyRecord).where(
+            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
+            IdempotencyRecord.locked_until == existing.locked_until,
+        ).values(fingerprint=fingerprint, locked_until=record.locked_until, expires_at=record.expires_at)).rowcount
+        db.session.commit()
+        return None if taken else _reserve(scope, key, fingerprint)
+    return existing
+
+
+def idempotent(scope_of):
+    """Honour an Idempotency-Key header on this view; ``scope_of()`` names whose keys these are."""
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            key = request.headers.get(HEADER)
+            if key is None:
+                return view(*args, **kwargs)
+            if not VALID_KEY.fullmatch(key):
+                raise ValidationError({HEADER: ["Must be 1 to 255 printable ASCII characters."]})
+            scope, fingerprint = scope_of(), _fingerprint()
+            existing = _reserve(scope, key, fingerprint)
+            if existing is not None:
+                if existing.fingerprint != fingerprint:
+                    raise APIError(422, "Idempotency-Key was already used with another request")
+                if existing.status_code is None:
+                    raise APIError(409, "A request with this Idempotency-Key is still in progress")
+                response = current_app.response_class(existing.response_body, existing.status_code,
+                                                      mimetype="application/json")
+                response.headers["Idempotent-Replayed"] = "true"
+                return response
+            g.idempotency_record = (scope, key)
+            try:
+                return view(*args, **kwargs)  # completes the record and commits with it
+            except Exception:
+                # Nothing was written: release the key, so that a retry runs again.
+                db.session.rollback()
+                db.session.execute(delete(IdempotencyRecord).where(
+                    IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
+                db.session.commit()
+                raise
+        return wrapper
+    return decorator
+
+
+def complete(status_code, body):
+    """Record this request's answer, in the view's own transaction (before its commit)."""
+    if "idempotency_record" not in g:
+        return  # no Idempotency-Key on this request
+    scope, key = g.idempotency_record
+    db.session.execute(update(IdempotencyRecord).where(
+        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
+    ).values(status_code=status_code, response_body=current_app.json.dumps(body)))
+
+
+def signup_scope():
+    return f"signup:{get_remote_address()}"
+
+
+def purge():
+    """Forget expired keys; returns how many."""
+    return db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < utcnow())).rowcount
