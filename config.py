@@ -203,6 +203,8 @@ def load_config(instance_path, env=None):
         # (a crashed worker) is taken over after a minute.
         "IDEMPOTENCY_TTL_SECONDS": _int(env, "IDEMPOTENCY_TTL_SECONDS", 24 * 3600, minimum=60, maximum=TEN_YEARS),
         "IDEMPOTENCY_LOCK_SECONDS": _int(env, "IDEMPOTENCY_LOCK_SECONDS", 60, minimum=1, maximum=3600),
+        # Delta sync: deleted tasks are remembered this long (older cursors: 410).
+        "SYNC_TOMBSTONE_DAYS": _int(env, "SYNC_TOMBSTONE_DAYS", 30, minimum=1, maximum=3650),
         "PROXY_FIX_X_FOR": _int(env, "PROXY_FIX_X_FOR", 0, minimum=0),
         # The OpenAPI document, built by flask-smorest from the schemas.
         "API_TITLE": "Task API",

@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from . import idempotency
+from . import idempotency, sync
 from .extensions import db
 from .models import Task, User, username_key, utcnow
 from .schemas import SignupSchema
@@ -28,6 +28,7 @@ def valid_signup(fields):
         raise click.ClickException(f"invalid: {error.messages}") from None
 tokens = AppGroup("tokens", help="Token revocations.")
 idempotency_keys = AppGroup("idempotency", help="Idempotency-Key records.")
+tombstones = AppGroup("tombstones", help="Deleted tasks remembered for syncing clients.")
 
 
 @users.command("create")
@@ -69,6 +70,14 @@ def purge_idempotency_keys():
     click.echo(f"purged {purged} expired idempotency keys")
 
 
+@tombstones.command("purge")
+def purge_tombstones():
+    """Forget tasks deleted over SYNC_TOMBSTONE_DAYS ago (older sync cursors then get 410)."""
+    purged = sync.purge_tombstones()
+    db.session.commit()
+    click.echo(f"purged {purged} tombstones")
+
+
 @click.command("seed")
 @with_appcontext
 @click.option("--users", "user_count", type=click.IntRange(1), default=10, show_default=True)
@@ -106,4 +115,5 @@ def init_cli(app):
     app.cli.add_command(users)
     app.cli.add_command(tokens)
     app.cli.add_command(idempotency_keys)
+    app.cli.add_command(tombstones)
     app.cli.add_command(seed)

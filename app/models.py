@@ -3,7 +3,7 @@
 import unicodedata
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, ForeignKey, String, Text, case, false, literal
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, case, false, literal
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
@@ -68,6 +68,10 @@ class User(db.Model):
     # Every token carries the version it was issued under; changing the
     # password moves it on, so every token issued before is refused.
     token_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The number of this user's last change to their tasks (see app/sync.py),
+    # and the newest change whose tombstone was purged (older cursors: 410).
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    purged_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @validates("username")
@@ -78,9 +82,8 @@ class User(db.Model):
 
 class Task(db.Model):
     __tablename__ = "tasks"
-    # Never reuse a deleted task's id: a client retrying a DELETE must not
-    # remove a newer task (SQLite reuses the highest id without this).
-    __table_args__ = {"sqlite_autoincrement": True}
+    # (sqlite_autoincrement, below: never reuse a deleted task's id, so a client
+    # retrying a DELETE cannot remove a newer task; SQLite would reuse the highest.)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(255))
@@ -91,6 +94,12 @@ class Task(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+    __table_args__ = (
+        Index("ix_tasks_owner_id_change_seq", "owner_id", "change_seq"),
+        {"sqlite_autoincrement": True},
+    )
 
     def __init__(self, **fields):
         # One clock reading, so a new task's created_at equals its updated_at.
@@ -142,3 +151,16 @@ class IdempotencyRecord(db.Model):
     response_body: Mapped[str | None] = mapped_column(Text)
     locked_until: Mapped[datetime] = mapped_column(UTCDateTime)  # a reservation older than this was abandoned
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class TaskTombstone(db.Model):
+    """A deleted task, so that clients syncing changes learn of the deletion."""
+
+    __tablename__ = "task_tombstones"
+
+    task_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    change_seq: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    __table_args__ = (Index("ix_task_tombstones_owner_id_change_seq", "owner_id", "change_seq"),)

@@ -270,3 +270,18 @@ class IdempotencyHeaders(Schema):
     idempotency_key = fields.String(data_key="Idempotency-Key", metadata={
         "description": "1 to 255 printable ASCII characters: a retry with the same key and body answers the "
                        "first result (with Idempotent-Replayed: true) and writes nothing."})
+
+
+class SyncQuerySchema(Schema):
+    since = Text(validate=[validate.Length(min=1, max=200), validate.Regexp(r"^[A-Za-z0-9_.\-]+\Z")], metadata={
+        "description": "next_cursor from the previous page; omit it for a full sync."})
+    limit = QueryInteger(load_default=500, validate=validate.Range(1, 1000))
+
+
+class ChangesSchema(Schema):
+    changes = fields.List(fields.Nested(TaskSchema), required=True,
+                          metadata={"description": "Tasks created or updated after the cursor, oldest change first."})
+    deleted = fields.List(fields.Integer(), required=True,
+                          metadata={"description": "Ids of tasks deleted after the cursor."})
+    next_cursor = fields.String(required=True, metadata={"description": "Pass as since to get what follows."})
+    has_more = fields.Boolean(required=True, metadata={"description": "More changes wait: ask again at once."})

@@ -112,7 +112,7 @@ def empty_database(database_url, tmp_path):
     assert ensure_postgres_database(url)
     engine = create_engine(config_database_url(url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
-        for table in ("tasks", "users", "revoked_sessions", "idempotency_keys", "alembic_version"):
+        for table in ("task_tombstones", "tasks", "users", "revoked_sessions", "idempotency_keys", "alembic_version"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     engine.dispose()
     return url.render_as_string(hide_password=False)

@@ -38,10 +38,13 @@ def with_tasks(client, alice):
         ("get", f"{TASKS}/{{id}}", None, 2),  # + the task
         ("get", f"{TASKS}?limit=50", None, 2),  # + the page with its total: no N+1 over 50 tasks
         ("get", f"{TASKS}?limit=50&offset=100", None, 3),  # past the end: + a count
-        ("post", TASKS, {"title": "new"}, 2),
-        ("put", f"{TASKS}/{{id}}", {"completed": True}, 2),  # UPDATE ... RETURNING
-        ("patch", f"{TASKS}/{{id}}", {"title": "x"}, 2),
-        ("delete", f"{TASKS}/{{id}}", None, 2),
+        # Writes: + the user's next change number (app/sync.py), then the write.
+        ("post", TASKS, {"title": "new"}, 3),
+        ("put", f"{TASKS}/{{id}}", {"completed": True}, 3),  # UPDATE ... RETURNING
+        ("patch", f"{TASKS}/{{id}}", {"title": "x"}, 3),
+        ("delete", f"{TASKS}/{{id}}", None, 4),  # + the tombstone
+        ("get", f"{TASKS}/changes?limit=100", None, 2),  # a full sync: no tombstones to read
+        ("delete", "/api/v1/users/me", None, 2),  # tasks and tombstones go by ON DELETE CASCADE
         ("patch", "/api/v1/users/me", {"username": "alicia"}, 2),
         ("get", "/healthz", None, 0),
         ("get", "/readyz", None, 1),

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Task, User
+from app.models import Task
 from tests.conftest import ROOT, free_port
 from tests.http import call
 
@@ -92,30 +92,22 @@ def test_racing_creates_all_land_with_distinct_ids(serve):
 # --- transactions -------------------------------------------------------------
 
 
-def test_a_failure_after_the_first_write_leaves_nothing_behind(app, client, auth, monkeypatch):
-    """DELETE /users/me writes twice (tasks, then the user); fail between them."""
-    headers = auth.headers()
-    for n in range(3):
-        client.post("/api/v1/tasks", json={"title": f"keep {n}"}, headers=headers)
-    real_execute = db.session.execute
-    calls = []
+def test_a_failure_after_the_first_write_leaves_nothing_behind(app, client, alice, monkeypatch):
+    """DELETE /tasks/{id} writes three times (change number, delete, tombstone); fail before the last."""
+    task = client.post("/api/v1/tasks", json={"title": "keep"}, headers=alice).get_json()
+    before = client.get("/api/v1/tasks/changes", headers=alice).get_json()["next_cursor"]
 
-    def execute_then_fail(*args, **kwargs):
-        calls.append(args)
-        if len(calls) == 2:  # 1: delete the tasks, 2: delete the user
-            raise RuntimeError("injected failure")
-        return real_execute(*args, **kwargs)
+    def fail(*args):
+        raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(db.session, "execute", execute_then_fail)
-    response = client.delete("/api/v1/users/me", headers=headers)
+    monkeypatch.setattr("app.tasks.routes.leave_tombstone", fail)
+    response = client.delete(f"/api/v1/tasks/{task['id']}", headers=alice)
     monkeypatch.undo()
     assert response.status_code == 500 and response.get_json() == {"detail": "Internal server error"}
-    assert len(calls) == 2  # the failure came after the tasks were deleted
-    # Rolled back: the tasks are still there, and the session serves the next request.
-    listed = client.get("/api/v1/tasks", headers=headers)
-    assert listed.status_code == 200 and len(listed.get_json()) == 3
-    with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(User)) == 1
+    # Rolled back: the task is still there, no change was counted, and the session serves on.
+    assert client.get(f"/api/v1/tasks/{task['id']}", headers=alice).status_code == 200
+    after = client.get("/api/v1/tasks/changes", headers=alice).get_json()["next_cursor"]
+    assert after == before
 
 
 # --- graceful shutdown ---------------------------------------------------------

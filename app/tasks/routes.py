@@ -11,12 +11,15 @@ from ..blueprint import ApiBlueprint
 from ..errors import APIError
 from ..extensions import db
 from ..idempotency import complete, idempotent
+from ..sync import FULL_SYNC, changes_since, decode_cursor, leave_tombstone, next_change
 from ..models import MAX_ID, Task, completed_at_after, utcnow
 from ..schemas import (
+    ChangesSchema,
     IdempotencyHeaders,
     ListConditionHeaders,
     TaskCreateSchema,
     TaskListQuerySchema,
+    SyncQuerySchema,
     TaskSchema,
     TaskUpdateSchema,
 )
@@ -101,7 +104,7 @@ def paging_links(total, limit, offset):
 @idempotent(lambda: f"user:{current_user.id}")
 def create_task(fields, **_headers):
     """Create a task; with an Idempotency-Key, a retry answers the first result and creates nothing."""
-    task = Task(owner_id=current_user.id, **fields)
+    task = Task(owner_id=current_user.id, change_seq=next_change(current_user.id), **fields)
     db.session.add(task)
     try:
         db.session.flush()
@@ -164,10 +167,10 @@ def update_task(changes, task_id):
     if "completed" in changes:
         changes["completed_at"] = completed_at_after(changes["completed"], now)
     # One UPDATE ... RETURNING, conditional on If-Match: atomic against a
-    # concurrent change or delete, and one round trip.
+    # concurrent change or delete.
     task = db.session.scalar(
         update(Task).where(own_task(task_id), write_precondition())
-        .values(**changes, updated_at=now).returning(Task)
+        .values(**changes, updated_at=now, change_seq=next_change(current_user.id)).returning(Task)
     )
     if task is None:
         raise not_written(task_id)
@@ -182,7 +185,25 @@ def update_task(changes, task_id):
 @bp.alt_response(412, response="PRECONDITION_FAILED", description="The task is not at the version asked for")
 @bp.doc(parameters=[IF_MATCH, IF_NONE_MATCH])
 def delete_task(task_id):
+    seq = next_change(current_user.id)
     # One DELETE: of two concurrent deletes, only the one that removed the row gets 204.
     if db.session.execute(delete(Task).where(own_task(task_id), write_precondition())).rowcount == 0:
         raise not_written(task_id)
+    leave_tombstone(task_id, current_user.id, seq)  # so that syncing devices learn of it
     db.session.commit()
+
+
+@bp.get("/changes")
+@bp.login_required()
+@bp.arguments(SyncQuerySchema, location="query")
+@bp.response(200, ChangesSchema)
+@bp.alt_response(410, response="GONE", description="The cursor is older than the deleted tasks kept: sync again")
+def task_changes(query):
+    """What changed since a cursor: tasks created or updated, ids deleted, oldest first.
+
+    Without ``since``, every task (a full sync). Follow ``next_cursor`` while
+    ``has_more``; keep the last cursor for the next sync.
+    """
+    seq, full = decode_cursor(query["since"], current_user) if "since" in query else (FULL_SYNC, True)
+    changed, deleted, cursor, more = changes_since(current_user, seq, full, query["limit"])
+    return {"changes": changed, "deleted": deleted, "next_cursor": cursor, "has_more": more}

@@ -1,0 +1,207 @@
+"""GET /api/v1/tasks/changes: delta sync for clients that were offline."""
+
+import threading
+import time
+
+import psycopg2
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
+
+from app.extensions import db
+from app.models import TaskTombstone, utcnow
+from tests.http import call
+
+CHANGES = "/api/v1/tasks/changes"
+TASKS = "/api/v1/tasks"
+
+
+def sync(client, headers, since=None, limit=None):
+    query = {k: v for k, v in {"since": since, "limit": limit}.items() if v is not None}
+    response = client.get(CHANGES, query_string=query, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def follow(client, headers, since=None, limit=None):
+    """Pages until has_more is false: (tasks by id, deleted ids, last cursor)."""
+    tasks, deleted = {}, set()
+    while True:
+        page = sync(client, headers, since, limit)
+        for task in page["changes"]:
+            tasks[task["id"]] = task
+            deleted.discard(task["id"])
+        for task_id in page["deleted"]:
+            tasks.pop(task_id, None)
+            deleted.add(task_id)
+        since = page["next_cursor"]
+        if not page["has_more"]:
+            return tasks, deleted, since
+
+
+def create(client, headers, title):
+    return client.post(TASKS, json={"title": title}, headers=headers).get_json()
+
+
+def test_full_sync_then_only_what_changed(client, alice):
+    one, two, three = (create(client, alice, t) for t in ("one", "two", "three"))
+    first = sync(client, alice)
+    assert [t["id"] for t in first["changes"]] == [one["id"], two["id"], three["id"]]
+    assert first["deleted"] == [] and first["has_more"] is False
+
+    client.patch(f"{TASKS}/{two['id']}", json={"completed": True}, headers=alice)
+    client.delete(f"{TASKS}/{one['id']}", headers=alice)
+    four = create(client, alice, "four")
+    second = sync(client, alice, first["next_cursor"])
+    assert [t["id"] for t in second["changes"]] == [two["id"], four["id"]]  # oldest change first
+    assert second["changes"][0]["completed"] is True
+    assert second["deleted"] == [one["id"]]
+
+    third = sync(client, alice, second["next_cursor"])
+    assert third == {**third, "changes": [], "deleted": [], "has_more": False}
+    assert third["next_cursor"] == second["next_cursor"]  # nothing new: the same place
+
+
+def test_pages_follow_the_cursor(client, alice):
+    made = [create(client, alice, f"t{n}")["id"] for n in range(7)]
+    client.delete(f"{TASKS}/{made[0]}", headers=alice)
+    page = sync(client, alice, limit=3)
+    assert len(page["changes"]) == 3 and page["has_more"] is True
+    tasks, deleted, _ = follow(client, alice, limit=3)
+    assert sorted(tasks) == made[1:]
+
+
+def test_a_mixed_page_is_cut_in_change_order(client, alice):
+    base = sync(client, alice)["next_cursor"]
+    a, b, c = (create(client, alice, t)["id"] for t in "abc")
+    client.delete(f"{TASKS}/{a}", headers=alice)
+    client.delete(f"{TASKS}/{b}", headers=alice)
+    d = create(client, alice, "d")["id"]
+    # In change order: c (created), a and b (deleted; their creation is superseded), then d.
+    page = sync(client, alice, base, limit=3)
+    assert ([t["id"] for t in page["changes"]], page["deleted"], page["has_more"]) == ([c], [a, b], True)
+    rest = sync(client, alice, page["next_cursor"], limit=3)
+    assert ([t["id"] for t in rest["changes"]], rest["deleted"], rest["has_more"]) == ([d], [], False)
+
+
+def test_another_users_changes_never_show(client, alice, bob):
+    create(client, bob, "bob's")
+    assert sync(client, alice)["changes"] == []
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "a.b.c", "WzEsIDVd.forged"])
+def test_a_forged_cursor_is_422(client, alice, cursor):
+    response = client.get(CHANGES, query_string={"since": cursor}, headers=alice)
+    assert response.status_code == 422
+
+
+def test_another_users_cursor_is_422(client, alice, bob):
+    bobs = sync(client, bob)["next_cursor"]
+    response = client.get(CHANGES, query_string={"since": bobs}, headers=alice)
+    assert response.status_code == 422 and response.get_json() == {"detail": "Invalid sync cursor"}
+
+
+def test_a_cursor_older_than_the_tombstones_kept_is_410(app, client, alice):
+    old_cursor = sync(client, alice)["next_cursor"]
+    task = create(client, alice, "soon gone")
+    client.delete(f"{TASKS}/{task['id']}", headers=alice)
+    with app.app_context():  # deleted 31 days ago: past SYNC_TOMBSTONE_DAYS
+        db.session.execute(update(TaskTombstone).values(deleted_at=utcnow().replace(year=2000)))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["tombstones", "purge"])
+    assert result.output == "purged 1 tombstones\n"
+    response = client.get(CHANGES, query_string={"since": old_cursor}, headers=alice)
+    assert response.status_code == 410
+    assert response.get_json() == {
+        "detail": "Sync cursor too old: deleted tasks were forgotten since; sync again without since"}
+    # A full sync works, and its cursor is good again, also while paging.
+    create(client, alice, "kept")
+    fresh = sync(client, alice)
+    assert [t["title"] for t in fresh["changes"]] == ["kept"]
+    assert sync(client, alice, fresh["next_cursor"])["changes"] == []
+    tasks, _, _ = follow(client, alice, limit=1)
+    assert [t["title"] for t in tasks.values()] == ["kept"]
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "since=", "since=has%20space", "unknown=1"])
+def test_bad_sync_queries_are_422(client, alice, query):
+    assert client.get(f"{CHANGES}?{query}", headers=alice).status_code == 422
+
+
+def test_a_change_committed_late_is_not_skipped(app, database_url, client, alice):
+    """A writer whose transaction commits after a later one's must still be seen.
+
+    A slow writer takes the user's next change number and holds its
+    transaction open; a second write through the API must wait for it, so the
+    number order is the commit order and the syncing client misses nothing.
+    """
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("a second connection holding a row lock: PostgreSQL")
+    cursor = sync(client, alice)["next_cursor"]
+    user_id = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
+    slow = psycopg2.connect(make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False))
+    with slow.cursor() as cur:  # the slow writer: number taken, task not yet committed
+        cur.execute("UPDATE users SET change_seq = change_seq + 1 WHERE id = %s RETURNING change_seq", (user_id,))
+        slow_seq = cur.fetchone()[0]
+        cur.execute("INSERT INTO tasks (title, completed, created_at, updated_at, owner_id, change_seq) "
+                    "VALUES ('slow', false, now(), now(), %s, %s)", (user_id, slow_seq))
+    fast = {}
+    writer = threading.Thread(target=lambda: fast.update(create(app.test_client(), alice, "fast")))
+    writer.start()
+    time.sleep(0.5)
+    assert writer.is_alive()  # the API write waits for the slow one's number to be settled
+    assert sync(client, alice, cursor)["changes"] == []  # nothing committed yet
+    slow.commit()
+    slow.close()
+    writer.join(timeout=10)
+    tasks, _, _ = follow(client, alice, cursor)
+    assert sorted(t["title"] for t in tasks.values()) == ["fast", "slow"]
+
+
+def test_writers_and_a_syncing_client_agree_in_the_end(serve, app):
+    """Following the cursor from empty, while others write, reproduces the server's tasks exactly."""
+    base = serve(workers=2)
+    user = {"username": "syncer", "email": "syncer@example.com", "password": "sync password"}
+    call(base, "POST", "/auth/signup", user)
+    token = call(base, "POST", "/auth/login", {"email": user["email"], "password": user["password"]})[1]["access_token"]
+    stop = threading.Event()
+
+    def writer(n):
+        mine = []
+        while not stop.is_set():
+            status, body, _ = call(base, "POST", "/tasks", {"title": f"w{n}"}, token)
+            if status == 201:
+                mine.append(body["id"])
+            if len(mine) > 2:
+                call(base, "DELETE", f"/tasks/{mine.pop(0)}", token=token)
+                call(base, "PATCH", f"/tasks/{mine[-1]}", {"completed": True}, token)
+
+    writers = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in writers:
+        thread.start()
+    local, cursor = {}, None
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:  # the device syncs while the others write
+        status, page, _ = call(base, "GET", "/tasks/changes" + (f"?since={cursor}&limit=7" if cursor else "?limit=7"),
+                               token=token)
+        assert status == 200
+        for task in page["changes"]:
+            local[task["id"]] = task
+        for task_id in page["deleted"]:
+            local.pop(task_id, None)
+        cursor = page["next_cursor"]
+    stop.set()
+    for thread in writers:
+        thread.join()
+    while True:  # catch up once the writers are done
+        page = call(base, "GET", f"/tasks/changes?since={cursor}&limit=50", token=token)[1]
+        for task in page["changes"]:
+            local[task["id"]] = task
+        for task_id in page["deleted"]:
+            local.pop(task_id, None)
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            break
+    server = {task["id"]: task for task in call(base, "GET", "/tasks?limit=1000", token=token)[1]}
+    assert len(server) > 5
+    assert local == server  # nothing missed, nothing deleted brought back, every field current
