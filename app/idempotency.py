@@ -32,7 +32,7 @@ HEADER = "Idempotency-Key"
 VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 
 
-def _fingerprint():
+def request_fingerprint():
     body = request.get_data()
     try:  # the same JSON written differently is the same request
         body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
@@ -79,7 +79,7 @@ def idempotent(scope_of):
                 return view(*args, **kwargs)
             if not VALID_KEY.fullmatch(key):
                 raise ValidationError({HEADER: ["Must be 1 to 255 printable ASCII characters."]})
-            scope, fingerprint = scope_of(), _fingerprint()
+            scope, fingerprint = scope_of(), request_fingerprint()
             existing = _reserve(scope, key, fingerprint)
             if existing is not None:
                 if existing.fingerprint != fingerprint:

@@ -1,11 +1,13 @@
 """Idempotency-Key on POST /tasks and POST /auth/signup: a retry answers once and writes once."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.idempotency import request_fingerprint
 from app.models import IdempotencyRecord, Task, User, utcnow
 from tests.http import call
 
@@ -59,15 +61,18 @@ def test_a_failed_request_releases_its_key(app, client, alice):
 
 
 def test_a_repeat_while_the_first_runs_is_409(app, client, alice):
-    with app.app_context():  # the first request's reservation, still running
-        scope = f"user:{client.get('/api/v1/users/me', headers=alice).get_json()['id']}"
-        from datetime import timedelta
-        db.session.add(IdempotencyRecord(scope=scope, key="busy", fingerprint="x",
+    """The first request's reservation, for the same body, still running."""
+    me = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
+    with app.test_request_context(TASKS, method="POST", json={"title": "x"}):
+        fingerprint = request_fingerprint()  # what the first request recorded
+    with app.app_context():
+        db.session.add(IdempotencyRecord(scope=f"user:{me}", key="busy", fingerprint=fingerprint,
                                          locked_until=utcnow() + timedelta(minutes=1),
                                          expires_at=utcnow() + timedelta(days=1)))
         db.session.commit()
     response = client.post(TASKS, json={"title": "x"}, headers={**alice, "Idempotency-Key": "busy"})
-    assert response.status_code in (409, 422)  # the fingerprint differs too: 422 wins only if completed
+    assert response.status_code == 409
+    assert response.get_json() == {"detail": "A request with this Idempotency-Key is still in progress"}
     assert count(app, Task) == 0
 
 
