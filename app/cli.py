@@ -92,19 +92,23 @@ def seed(user_count, task_count, prefix, password):
         valid_signup({"username": name, "email": f"{name.lower()}@example.com", "password": password})
     hashed = hash_password(password)  # once: bcrypt per user would take minutes
     now = utcnow()
+    # Task n belongs to user n % count and is that user's change number n // count + 1
+    # (app/sync.py), so seeded tasks show in delta sync like any other.
+    tasks_of = [len(range(i, task_count, user_count)) for i in range(user_count)]
     try:
         user_ids = db.session.scalars(insert(User).returning(User.id, sort_by_parameter_order=True), [
             {"username": name, "username_key": username_key(name), "email": f"{name.lower()}@example.com",
-             "hashed_password": hashed, "token_version": 1, "created_at": now} for name in names
+             "hashed_password": hashed, "token_version": 1, "change_seq": tasks_of[i], "purged_seq": 0,
+             "created_at": now} for i, name in enumerate(names)
         ]).all()
     except IntegrityError:
         raise click.ClickException(f"users named {prefix}N exist already: choose another --prefix") from None
     batch = 10_000
     for start in range(0, task_count, batch):
         db.session.execute(insert(Task), [
-            {"owner_id": user_ids[n % user_count], "title": f"Task {n + 1}", "description": None,
-             "due_date": None, "completed": n % 3 == 0, "completed_at": now if n % 3 == 0 else None,
-             "created_at": now, "updated_at": now}
+            {"owner_id": user_ids[n % user_count], "change_seq": n // user_count + 1, "title": f"Task {n + 1}",
+             "description": None, "due_date": None, "completed": n % 3 == 0,
+             "completed_at": now if n % 3 == 0 else None, "created_at": now, "updated_at": now}
             for n in range(start, min(start + batch, task_count))
         ])
     db.session.commit()

@@ -13,6 +13,7 @@ record commit together with the write it answers.
 """
 
 import hashlib
+import hmac
 import json
 import re
 from datetime import timedelta
@@ -33,40 +34,59 @@ VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 
 
 def request_fingerprint():
+    """Keyed hash of the method, path and body: equal for equal requests.
+
+    Keyed (HMAC with the server's secret), since a signup body holds a
+    password: a plain hash kept a day would be a fast way to guess it.
+    """
     body = request.get_data()
     try:  # the same JSON written differently is the same request
         body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, RecursionError):
         pass
-    return hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n" + body).hexdigest()
+    secret = ("idempotency:" + current_app.config["JWT_SECRET_KEY"]).encode()
+    message = request.method.encode() + b" " + request.path.encode() + b"\n" + body
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
 def _reserve(scope, key, fingerprint):
-    """Reserve the key, or return the record that holds it."""
-    now = utcnow()
+    """Reserve the key: (its reservation token, None), or (None, the record that holds it)."""
     config = current_app.config
-    record = IdempotencyRecord(
-        scope=scope, key=key, fingerprint=fingerprint,
-        locked_until=now + timedelta(seconds=config["IDEMPOTENCY_LOCK_SECONDS"]),
-        expires_at=now + timedelta(seconds=config["IDEMPOTENCY_TTL_SECONDS"]),
-    )
-    db.session.add(record)
-    try:
-        db.session.commit()
-        return None
-    except IntegrityError:
-        db.session.rollback()
-    existing = db.session.scalar(select(IdempotencyRecord).where(
-        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
-    if existing is not None and existing.status_code is None and existing.locked_until < now:
-        # Abandoned by a crashed worker (its write never committed): take it over.
+    for _ in range(3):  # a holder may release its record between our INSERT and SELECT
+        now = utcnow()
+        token = now + timedelta(seconds=config["IDEMPOTENCY_LOCK_SECONDS"])
+        expires = now + timedelta(seconds=config["IDEMPOTENCY_TTL_SECONDS"])
+        db.session.add(IdempotencyRecord(scope=scope, key=key, fingerprint=fingerprint,
+                                         locked_until=token, expires_at=expires))
+        try:
+            db.session.commit()
+            return token, None
+        except IntegrityError:
+            db.session.rollback()
+        existing = db.session.scalar(select(IdempotencyRecord).where(
+            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
+        if existing is None:
+            continue
+        expired = existing.expires_at < now
+        abandoned = existing.status_code is None and existing.locked_until < now  # its worker died mid-request
+        if not (expired or abandoned):
+            return None, existing
+        # Take it over, unless another request just did (compare and set).
         taken = db.session.execute(update(IdempotencyRecord).where(
             IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
             IdempotencyRecord.locked_until == existing.locked_until,
-        ).values(fingerprint=fingerprint, locked_until=record.locked_until, expires_at=record.expires_at)).rowcount
+        ).values(fingerprint=fingerprint, status_code=None, response_body=None, response_headers=None,
+                 locked_until=token, expires_at=expires)).rowcount
         db.session.commit()
-        return None if taken else _reserve(scope, key, fingerprint)
-    return existing
+        if taken:
+            return token, None
+    raise APIError(409, "A request with this Idempotency-Key is still in progress")
+
+
+def _own(scope, key, token):
+    """The reservation this request made, and no later one."""
+    return (IdempotencyRecord.scope == scope) & (IdempotencyRecord.key == key) & (
+        IdempotencyRecord.locked_until == token)
 
 
 def idempotent(scope_of):
@@ -80,7 +100,7 @@ def idempotent(scope_of):
             if not VALID_KEY.fullmatch(key):
                 raise ValidationError({HEADER: ["Must be 1 to 255 printable ASCII characters."]})
             scope, fingerprint = scope_of(), request_fingerprint()
-            existing = _reserve(scope, key, fingerprint)
+            token, existing = _reserve(scope, key, fingerprint)
             if existing is not None:
                 if existing.fingerprint != fingerprint:
                     raise APIError(422, "Idempotency-Key was already used with another request")
@@ -88,34 +108,35 @@ def idempotent(scope_of):
                     raise APIError(409, "A request with this Idempotency-Key is still in progress")
                 response = current_app.response_class(existing.response_body, existing.status_code,
                                                       mimetype="application/json")
+                response.headers.extend(json.loads(existing.response_headers or "{}"))
                 response.headers["Idempotent-Replayed"] = "true"
                 return response
-            g.idempotency_record = (scope, key)
+            g.idempotency_record = (scope, key, token)
             try:
                 return view(*args, **kwargs)  # completes the record and commits with it
             except Exception:
                 # Nothing was written: release the key, so that a retry runs again.
                 db.session.rollback()
-                db.session.execute(delete(IdempotencyRecord).where(
-                    IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
+                db.session.execute(delete(IdempotencyRecord).where(_own(scope, key, token)))
                 db.session.commit()
                 raise
         return wrapper
     return decorator
 
 
-def complete(status_code, body):
+def complete(status_code, body, headers=None):
     """Record this request's answer, in the view's own transaction (before its commit)."""
     if "idempotency_record" not in g:
         return  # no Idempotency-Key on this request
-    scope, key = g.idempotency_record
-    db.session.execute(update(IdempotencyRecord).where(
-        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
-    ).values(status_code=status_code, response_body=current_app.json.dumps(body)))
+    scope, key, token = g.idempotency_record
+    answered = current_app.json.response(body).get_data(as_text=True)  # the bytes the client gets
+    db.session.execute(update(IdempotencyRecord).where(_own(scope, key, token)).values(
+        status_code=status_code, response_body=answered, response_headers=json.dumps(headers or {})))
 
 
 def signup_scope():
-    return f"signup:{get_remote_address()}"
+    # Hashed: an address (IPv6, or a long forwarded value) has no length limit.
+    return "signup:" + hashlib.sha256(get_remote_address().encode()).hexdigest()[:40]
 
 
 def purge():

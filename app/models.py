@@ -144,11 +144,13 @@ class IdempotencyRecord(db.Model):
 
     __tablename__ = "idempotency_keys"
 
-    scope: Mapped[str] = mapped_column(String(80), primary_key=True)  # "user:7" or "signup:203.0.113.9"
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)  # "user:7", or "signup:" + a hashed address
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the method, path and body
+    # HMAC-SHA256 (keyed: a signup body holds a password) of the method, path and body.
+    fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None]  # None while the first request runs
-    response_body: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[str | None] = mapped_column(Text)  # the exact bytes answered
+    response_headers: Mapped[str | None] = mapped_column(Text)  # JSON: the ETag, for instance
     locked_until: Mapped[datetime] = mapped_column(UTCDateTime)  # a reservation older than this was abandoned
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 

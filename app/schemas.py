@@ -267,13 +267,16 @@ class ListConditionHeaders(Schema):
 class IdempotencyHeaders(Schema):
     """Documents Idempotency-Key (app/idempotency.py evaluates it)."""
 
-    idempotency_key = fields.String(data_key="Idempotency-Key", metadata={
+    idempotency_key = fields.String(data_key="Idempotency-Key", validate=[
+        validate.Length(min=1, max=255), validate.Regexp(r"^[\x21-\x7e]+\Z")], metadata={
+        "pattern": "^[\\x21-\\x7e]+$",
         "description": "1 to 255 printable ASCII characters: a retry with the same key and body answers the "
                        "first result (with Idempotent-Replayed: true) and writes nothing."})
 
 
 class SyncQuerySchema(Schema):
     since = Text(validate=[validate.Length(min=1, max=200), validate.Regexp(r"^[A-Za-z0-9_.\-]+\Z")], metadata={
+        "pattern": "^[A-Za-z0-9_.-]+$",  # the same, as OpenAPI's (ECMAScript) regular expressions write it
         "description": "next_cursor from the previous page; omit it for a full sync."})
     limit = QueryInteger(load_default=500, validate=validate.Range(1, 1000))
 

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, union_all, update
 
 from .errors import APIError
 from .extensions import db
@@ -65,29 +65,35 @@ def decode_cursor(cursor, user):
 def changes_since(user, seq, full, limit):
     """One page of changes after ``seq``, oldest first: (tasks, deleted ids, next cursor, more?).
 
-    A full sync (a first one, or one that answered 410) pages through the
-    tasks that exist and learns of no deletions; its last page hands over a
-    cursor for incremental syncs, which also report deletions.
+    A full sync (a first one, or one that answered 410) pages through what
+    exists; its last page hands over a cursor for incremental syncs. Its
+    first page skips deletions (the client holds nothing yet); later pages
+    report those after their cursor, as a task delivered on page one may be
+    deleted before page two.
     """
-    tasks = db.session.scalars(select(Task).where(Task.owner_id == user.id, Task.change_seq > seq)
-                               .order_by(Task.change_seq).limit(limit + 1)).all()
-    tombstones = []
-    if not full:
-        tombstones = db.session.execute(
-            select(TaskTombstone.task_id, TaskTombstone.change_seq)
-            .where(TaskTombstone.owner_id == user.id, TaskTombstone.change_seq > seq)
-            .order_by(TaskTombstone.change_seq).limit(limit + 1)).all()
-    # The `limit` oldest of both lists lie within the `limit + 1` oldest of each.
-    merged = sorted([(t.change_seq, t) for t in tasks] + [(row.change_seq, row.task_id) for row in tombstones],
-                    key=lambda pair: pair[0])
-    page, more = merged[:limit], len(merged) > limit
-    last = page[-1][0] if page else seq
+    in_tasks = select(Task.id.label("id"), Task.change_seq.label("seq"), literal(False).label("deleted")).where(
+        Task.owner_id == user.id, Task.change_seq > seq)
+    if full and seq == FULL_SYNC:
+        numbered = in_tasks
+    else:
+        numbered = union_all(in_tasks, select(
+            TaskTombstone.task_id, TaskTombstone.change_seq, literal(True)).where(
+            TaskTombstone.owner_id == user.id, TaskTombstone.change_seq > seq))
+    # One statement picks the page, so tasks and tombstones are read in the
+    # same snapshot: a change cannot fall between two reads.
+    rows = db.session.execute(select(numbered.subquery()).order_by("seq").limit(limit + 1)).all()
+    page, more = rows[:limit], len(rows) > limit
+    last = page[-1].seq if page else seq
     if full and not more:
         # Every task is delivered: no task has a number above `last`, so the
         # deletions purged so far concern nothing this client holds.
         last, full = max(last, user.purged_seq), False
-    changed = [item for _, item in page if isinstance(item, Task)]
-    deleted = [item for _, item in page if not isinstance(item, Task)]
+    # The tasks' current state: one changed again since is sent again next time;
+    # one deleted since is left out here, and its tombstone comes next time.
+    current = {task.id: task for task in db.session.scalars(
+        select(Task).where(Task.id.in_([row.id for row in page if not row.deleted]), Task.owner_id == user.id))}
+    changed = [current[row.id] for row in page if not row.deleted and row.id in current]
+    deleted = [row.id for row in page if row.deleted]
     return changed, deleted, encode_cursor(user.id, last, full), more
 
 

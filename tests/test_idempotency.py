@@ -1,5 +1,7 @@
 """Idempotency-Key on POST /tasks and POST /auth/signup: a retry answers once and writes once."""
 
+import hashlib
+import json
 import threading
 from datetime import timedelta
 
@@ -28,6 +30,42 @@ def test_a_retried_create_answers_the_first_result_and_creates_nothing(app, clie
     assert again.get_json() == first.get_json()
     assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
     assert count(app, Task) == 1
+
+
+def test_a_replay_is_the_first_answer_byte_for_byte_with_its_etag(client, alice):
+    headers = {**alice, "Idempotency-Key": "bytes"}
+    first = client.post(TASKS, json={"title": "exact"}, headers=headers)
+    again = client.post(TASKS, json={"title": "exact"}, headers=headers)
+    assert again.get_data() == first.get_data()
+    assert again.headers["ETag"] == first.headers["ETag"]
+
+
+def test_an_expired_key_is_forgotten_even_before_the_purge(app, client, alice):
+    headers = {**alice, "Idempotency-Key": "stale"}
+    client.post(TASKS, json={"title": "long ago"}, headers=headers)
+    with app.app_context():
+        db.session.execute(IdempotencyRecord.__table__.update().values(expires_at=utcnow().replace(year=2000)))
+        db.session.commit()
+    response = client.post(TASKS, json={"title": "today"}, headers=headers)
+    assert response.status_code == 201 and "Idempotent-Replayed" not in response.headers
+    assert count(app, Task) == 2
+
+
+def test_the_stored_fingerprint_does_not_reveal_a_signup_password(app, client):
+    body = {"username": "secretive", "email": "s@example.com", "password": "sunshine1"}
+    client.post(SIGNUP, json=body, headers={"Idempotency-Key": "pw"})
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    with app.app_context():
+        stored = db.session.scalar(select(IdempotencyRecord.fingerprint))
+    assert stored != hashlib.sha256(b"POST " + SIGNUP.encode() + b"\n" + canonical).hexdigest()
+    assert len(stored) == 64
+
+
+def test_a_long_client_address_is_no_500(make_app):
+    client = make_app(PROXY_FIX_X_FOR="1").test_client()
+    response = client.post(SIGNUP, json={"username": "far", "email": "far@example.com", "password": "long enough"},
+                           headers={"Idempotency-Key": "far", "X-Forwarded-For": "x" * 200})
+    assert response.status_code == 201
 
 
 def test_the_same_json_written_differently_is_the_same_request(client, alice):

@@ -71,6 +71,19 @@ def test_pages_follow_the_cursor(client, alice):
     assert sorted(tasks) == made[1:]
 
 
+def test_a_deletion_during_a_paged_full_sync_is_reported(client, alice):
+    # Found in review: full-sync pages skipped tombstones, so a task delivered on
+    # page one and deleted before page two stayed on the device for good.
+    a = create(client, alice, "a")["id"]
+    b = create(client, alice, "b")["id"]
+    first = sync(client, alice, limit=1)
+    assert [t["id"] for t in first["changes"]] == [a] and first["has_more"]
+    client.delete(f"{TASKS}/{a}", headers=alice)
+    client.patch(f"{TASKS}/{b}", json={"completed": True}, headers=alice)
+    tasks, deleted, _ = follow(client, alice, first["next_cursor"], limit=1)
+    assert a in deleted and list(tasks) == [b]
+
+
 def test_a_mixed_page_is_cut_in_change_order(client, alice):
     base = sync(client, alice)["next_cursor"]
     a, b, c = (create(client, alice, t)["id"] for t in "abc")

@@ -108,7 +108,7 @@ def create_task(fields, **_headers):
     db.session.add(task)
     try:
         db.session.flush()
-        complete(201, TaskSchema().dump(task))
+        complete(201, TaskSchema().dump(task), {"ETag": f'"{etag(task)}"'})
         db.session.commit()
     except IntegrityError:  # the account was deleted while this request ran
         db.session.rollback()
