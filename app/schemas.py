@@ -127,6 +127,7 @@ class AccountSchema(StrictSchema):
                 error="May contain only letters, digits and @ . + - _ characters.",
             ),
         ],
+        metadata={"pattern": "^[\\w.@+-]+$"},  # as OpenAPI's (ECMAScript) regular expressions write it
     )
     email = Text(required=True, validate=[validate.Length(max=254), validate.Email()])
 
