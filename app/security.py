@@ -5,7 +5,6 @@ from functools import lru_cache
 
 from flask import current_app, jsonify, request
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt
-
 from sqlalchemy import select
 
 from .extensions import bcrypt, db, jwt

@@ -83,7 +83,7 @@ class Server:
                 return
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"{target} did not start")
+                    raise SystemExit(f"{target} did not start") from None
                 time.sleep(0.1)
 
     def stop(self):

@@ -6,7 +6,6 @@ in a fresh virtualenv with only requirements.txt installed.
 """
 
 import json
-import os
 import re
 import shutil
 import signal

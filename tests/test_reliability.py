@@ -89,6 +89,19 @@ def test_racing_creates_all_land_with_distinct_ids(serve):
     assert {task["id"] for task in listed} == ids
 
 
+def test_racing_password_changes_one_wins_and_none_is_lost(serve):
+    """Each is told the truth: one 204, the others refused (400, or 401 once the first has won)."""
+    base = serve()
+    token = account(base, "changer")
+    results = together(8, lambda n: call(base, "PUT", "/users/me/password", {
+        "current_password": "race password", "new_password": f"new password {n}"}, token)[0])
+    assert results.count(204) == 1 and set(results) <= {204, 400, 401}
+    winner = results.index(204)
+    logins = [call(base, "POST", "/auth/login", {"email": "changer@example.com", "password": f"new password {n}"})[0]
+              for n in range(8)]
+    assert logins == [200 if n == winner else 401 for n in range(8)]  # the password the 204 promised
+
+
 # --- transactions -------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ import time
 
 import psycopg2
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from app.extensions import db
