@@ -70,7 +70,7 @@ def engine_options(url, env):
     if statement_timeout and "-pooler" not in (make_url(url).host or ""):
         connect_args["options"] = f"-c statement_timeout={statement_timeout}"
     return {
-        "pool_pre_ping": True,
+        # No pool_pre_ping: app/connections.py checks a connection without a round trip.
         "hide_parameters": True,
         "pool_recycle": _int(env, "DB_POOL_RECYCLE", 300, minimum=1),
         "pool_size": _int(env, "DB_POOL_SIZE", 5, minimum=1),

@@ -8,6 +8,7 @@ from config import load_config
 
 from .auth.routes import bp as auth_bp
 from .cli import init_cli
+from . import connections  # noqa: F401  (its listeners shape every database connection)
 from .docs import bp as docs_bp
 from .errors import register_error_handlers
 from .extensions import api, bcrypt, db, jwt, limiter, migrate

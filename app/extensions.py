@@ -7,10 +7,8 @@ from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
-import sqlite3
 
-from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import MetaData
 
 # Named constraints, so that migrations can drop them again on PostgreSQL and
 # in SQLite's batch mode (an unnamed constraint cannot be addressed).
@@ -36,17 +34,3 @@ bcrypt = Bcrypt()
 limiter = Limiter(key_func=get_remote_address)
 # The OpenAPI document and the registry of API blueprints.
 api = Api()
-
-
-def _unicode_lower(text):
-    return None if text is None else text.lower()
-
-
-@event.listens_for(Engine, "connect")
-def _make_sqlite_behave_like_postgresql(dbapi_connection, _record):
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        # SQLite ignores foreign keys unless asked, on every connection.
-        dbapi_connection.execute("PRAGMA foreign_keys = ON")
-        # SQLite's lower() folds ASCII letters only; the task search (lower()
-        # on both sides) must find "Äpfel" for "äpfel" as PostgreSQL does.
-        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)

@@ -111,7 +111,8 @@ def test_production_without_a_secret_will_not_start(tmp_path):
 def test_postgres_engine_survives_a_managed_server(tmp_path):
     options = load_config(tmp_path, env={**PRODUCTION, "DB_POOL_SIZE": "7", "DB_STATEMENT_TIMEOUT_MS": "5000"})[
         "SQLALCHEMY_ENGINE_OPTIONS"]
-    assert options["pool_pre_ping"] is True and options["pool_recycle"] == 300
+    # Checked at checkout without a round trip instead (app/connections.py, tests/test_reliability.py).
+    assert "pool_pre_ping" not in options and options["pool_recycle"] == 300
     assert (options["pool_size"], options["max_overflow"], options["pool_timeout"]) == (7, 5, 10)
     assert options["connect_args"] == {"connect_timeout": 5, "options": "-c statement_timeout=5000"}
 

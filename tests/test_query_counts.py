@@ -10,14 +10,21 @@ from app.extensions import db
 TASKS = "/api/v1/tasks"
 
 
+class Statements(list):
+    """The statements run, and whether each ran in autocommit (``.autocommit``)."""
+
+
 @contextmanager
 def counted(app):
-    statements = []
+    statements = Statements()
     with app.app_context():
         engine = db.engine
 
     def count(conn, cursor, statement, *args):
         statements.append(statement)
+        autocommit.append(getattr(conn.connection.dbapi_connection, "autocommit", None))
+
+    autocommit = statements.autocommit = []
 
     event.listen(engine, "before_cursor_execute", count)
     try:
@@ -66,3 +73,25 @@ def test_login_and_signup_are_one_statement_each(app, client):
         assert client.post("/api/v1/auth/login", json={
             "email": "carol@example.com", "password": "long enough"}).status_code == 200
     assert len(statements) == 1
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("get", "/api/v1/users/me", None), ("get", f"{TASKS}/{{id}}", None), ("get", f"{TASKS}?limit=50", None),
+    ("get", f"{TASKS}/changes", None), ("post", TASKS, {"title": "new"}), ("put", f"{TASKS}/{{id}}", {"title": "x"}),
+    ("delete", f"{TASKS}/{{id}}", None), ("patch", "/api/v1/users/me", {"username": "alicia"}),
+])
+def test_reads_skip_begin_and_rollback_writes_keep_their_transaction(app, client, alice, with_tasks, method, path,
+                                                                      body):
+    """On PostgreSQL a read is its statements alone (app/connections.py); a write is never in autocommit."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("autocommit reads are for PostgreSQL's round trips")
+    with counted(app) as statements:
+        response = getattr(client, method)(path.format(id=with_tasks[0]), json=body, headers=alice)
+    assert response.status_code < 300
+    assert statements.autocommit == [method == "get"] * len(statements)
+    # The connection goes back to the pool ready for a write.
+    with counted(app) as statements:
+        assert client.post(TASKS, json={"title": "after"}, headers=alice).status_code == 201
+    assert statements.autocommit == [False] * len(statements)
+

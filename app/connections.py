@@ -1,0 +1,65 @@
+"""How the app uses its database connections: few round trips, and none wasted.
+
+- A read (GET or HEAD) runs in autocommit: each SELECT is one round trip,
+  without a BEGIN before it and a ROLLBACK after. Under READ COMMITTED, our
+  isolation level, every statement takes its own snapshot anyway, so a read
+  sees exactly what it would inside a transaction. Writes keep their
+  transactions.
+- A pooled PostgreSQL connection is checked without a round trip when it is
+  taken from the pool: an idle connection has nothing to read, so a readable
+  one holds the server's goodbye (a restart, Neon suspending its compute, an
+  administrator's pg_terminate_backend). The pool then opens a new one.
+  ``pool_pre_ping`` would send a ``SELECT 1`` before every request instead.
+- SQLite is made to behave like PostgreSQL where the API depends on it.
+"""
+
+import select
+import sqlite3
+
+from flask import has_request_context, request
+from psycopg2.extensions import connection as PostgreSQLConnection
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
+
+READ_METHODS = ("GET", "HEAD")
+
+
+@event.listens_for(Session, "after_begin")
+def _read_in_autocommit(_session, _transaction, connection):
+    dbapi_connection = connection.connection.dbapi_connection
+    if (has_request_context() and request.method in READ_METHODS
+            and isinstance(dbapi_connection, PostgreSQLConnection)):
+        # Before the session's first statement, so psycopg2 has sent no BEGIN
+        # yet. The driver's own flag costs no round trip, where SQLAlchemy's
+        # isolation_level option would send a SET to reset it afterwards.
+        dbapi_connection.autocommit = True
+
+
+@event.listens_for(Pool, "checkin")
+def _back_to_transactions(dbapi_connection, _record):
+    if isinstance(dbapi_connection, PostgreSQLConnection) and not dbapi_connection.closed:
+        dbapi_connection.autocommit = False
+
+
+@event.listens_for(Pool, "checkout")
+def _drop_if_closed_by_server(dbapi_connection, _record, _proxy):
+    if isinstance(dbapi_connection, PostgreSQLConnection):
+        if dbapi_connection.closed or select.select([dbapi_connection], [], [], 0)[0]:
+            raise DisconnectionError("the server closed this connection")  # the pool reconnects
+
+
+def _unicode_lower(text):
+    return None if text is None else text.lower()
+
+
+@event.listens_for(Engine, "connect")
+def _make_sqlite_behave_like_postgresql(dbapi_connection, _record):
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        # SQLite ignores foreign keys unless asked, on every connection.
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        # SQLite's lower() folds ASCII letters only; the task search (lower()
+        # on both sides) must find "Äpfel" for "äpfel" as PostgreSQL does.
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
