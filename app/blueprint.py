@@ -65,6 +65,11 @@ class RequestParser(FlaskParser):
 class ApiBlueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = RequestParser()
 
+    def arguments(self, schema, *args, **kwargs):
+        # One instance per route, made here: given a class, webargs would build
+        # a new schema (copying every field) on every request.
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
     def login_required(self, *, refresh=False):
         """Require a bearer access token (a refresh token with ``refresh=True``).
 

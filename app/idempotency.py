@@ -124,12 +124,16 @@ def idempotent(scope_of):
     return decorator
 
 
-def complete(status_code, body, headers=None):
-    """Record this request's answer, in the view's own transaction (before its commit)."""
+def complete(status_code, dump_body, headers=None):
+    """Record this request's answer, in the view's own transaction (before its commit).
+
+    ``dump_body()`` returns the JSON body; it is called only when there is an
+    answer to record (most requests carry no Idempotency-Key).
+    """
     if "idempotency_record" not in g:
         return  # no Idempotency-Key on this request
     scope, key, token = g.idempotency_record
-    answered = current_app.json.response(body).get_data(as_text=True)  # the bytes the client gets
+    answered = current_app.json.response(dump_body()).get_data(as_text=True)  # the bytes the client gets
     db.session.execute(update(IdempotencyRecord).where(_own(scope, key, token)).values(
         status_code=status_code, response_body=answered, response_headers=json.dumps(headers or {})))
 

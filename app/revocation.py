@@ -12,9 +12,10 @@ would still accept the token.
 """
 
 from datetime import timedelta
+from functools import lru_cache
 
 import redis
-from sqlalchemy import delete, exists
+from sqlalchemy import bindparam, delete, exists
 
 from .extensions import db
 from .models import RevokedSession, utcnow
@@ -28,8 +29,12 @@ class DatabaseRevocations:
             db.session.add(RevokedSession(session_id=session_id, expires_at=utcnow() + lifetime))
 
     def unless_revoked(self, query, session_id):
-        """``query`` narrowed to sessions not revoked: checked in the same statement."""
-        return query.where(~exists().where(RevokedSession.session_id == session_id))
+        """``query`` narrowed to sessions not revoked: checked in the same statement.
+
+        The session id is the statement's ``session_id`` parameter, which the
+        caller binds, so the statement is built once, not per request.
+        """
+        return _not_revoked(query)
 
     def check(self):
         """Readiness: the table lives in the database, which /readyz checks anyway."""
@@ -37,6 +42,11 @@ class DatabaseRevocations:
     def purge(self):
         """Forget revocations whose tokens have expired; returns how many."""
         return db.session.execute(delete(RevokedSession).where(RevokedSession.expires_at < utcnow())).rowcount
+
+
+@lru_cache(maxsize=8)
+def _not_revoked(query):
+    return query.where(~exists().where(RevokedSession.session_id == bindparam("session_id")))
 
 
 class RedisRevocations:

@@ -59,7 +59,7 @@ def signup(data, **_headers):
     db.session.add(User(username=data["username"], email=data["email"],
                         hashed_password=hash_password(data["password"])))
     try:
-        complete(201, {"message": "User created successfully"})  # flushes the user first
+        complete(201, lambda: {"message": "User created successfully"})  # flushes the user first
         db.session.commit()
     except IntegrityError:
         # The unique indexes decide, so two signups racing for one name or
