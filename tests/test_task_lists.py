@@ -161,3 +161,26 @@ def test_bad_query_values_are_422(client, alice, query, field):
     assert response.status_code == 422
     assert response.get_json()["detail"] == "Validation error"
     assert list(response.get_json()["errors"]) == [field]
+
+
+def test_a_page_holds_the_same_tasks_as_reading_each(client, alice):
+    """The list sends its rows as they are (app/tasks/routes.py): every field, typed and
+    written exactly as TaskSchema dumps one task, in the same order."""
+    create(client, alice, title="Plain")
+    create(client, alice, title="Äpfel ✓ 🍎", description="with \"quotes\" and\nnewlines", completed=True,
+           due_date="2026-12-24T18:30:00+01:00")
+    create(client, alice, title="Due at midnight", due_date="2027-01-01T00:00:00Z", description=None)
+    page = client.get(TASKS, headers=alice)
+    assert page.status_code == 200
+    for listed in page.get_json():
+        alone = client.get(f"{TASKS}/{listed['id']}", headers=alice)
+        assert list(listed.items()) == list(alone.get_json().items())
+    assert page.get_json()[1]["due_date"] == "2026-12-24T17:30:00+00:00"
+
+
+def test_an_unknown_field_named_with_a_lone_surrogate_is_a_422(client, alice):
+    """Such a name comes back in the field errors: it must still be written as JSON."""
+    response = client.post(TASKS, data='{"title": "x", "\\ud800": 1}', headers=alice,
+                           content_type="application/json")
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"\ud800": ["Unknown field."]}

@@ -1,10 +1,11 @@
 """The signed-in user's tasks. Nobody else's task is ever found."""
 
+from functools import lru_cache
 from urllib.parse import urlencode
 
-from flask import request
+from flask import jsonify, request
 from flask_jwt_extended import current_user
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..blueprint import ApiBlueprint
@@ -36,14 +37,22 @@ LIST_HEADERS = {"X-Total-Count": {"schema": {"type": "integer"}, "description": 
 def own_task(task_id):
     """The condition that picks the current user's task ``task_id``.
 
-    Every read and write goes through it, so another user's task is never
-    found: a 404, exactly like a missing one.
+    Every write goes through it, and every read through OWN_TASK, so another
+    user's task is never found: a 404, exactly like a missing one.
     """
+    return (Task.id == checked_id(task_id)) & (Task.owner_id == current_user.id)
+
+
+def checked_id(task_id):
     # An id beyond PostgreSQL's integer names no task (and PostgreSQL would
     # refuse to compare with it).
     if not 1 <= task_id <= MAX_ID:
         raise APIError(404, "Task not found")
-    return (Task.id == task_id) & (Task.owner_id == current_user.id)
+    return task_id
+
+
+# The hot read, built once (composing a statement costs more than running it).
+OWN_TASK = select(Task).where(Task.id == bindparam("task_id"), Task.owner_id == bindparam("owner_id"))
 
 
 def not_written(task_id):
@@ -54,7 +63,8 @@ def not_written(task_id):
 
 
 def list_filters(query):
-    conditions = [Task.owner_id == current_user.id]
+    """The filters the query asks for, beyond the owner."""
+    conditions = []
     if "completed" in query:
         conditions.append(Task.completed == query["completed"])
     if "due_after" in query:
@@ -65,6 +75,21 @@ def list_filters(query):
         conditions.append(or_(Task.title.icontains(query["q"], autoescape=True),
                               Task.description.icontains(query["q"], autoescape=True)))
     return conditions
+
+
+# A page of the list is read as rows of exactly TaskSchema's fields, in its
+# order, and sent as they are: dumping 50 ORM objects field by field through
+# marshmallow cost more than all the rest of the request (bench/results.md).
+# tests/test_task_lists.py checks that the page equals TaskSchema's dump.
+PAGE_FIELDS = tuple(TaskSchema().dump_fields)
+
+
+@lru_cache(maxsize=64)
+def page_query(sort_keys):
+    """One page and the total (a window count, so one round trip), built once per order."""
+    return (select(*(getattr(Task, name) for name in PAGE_FIELDS), func.count().over().label("total"))
+            .where(Task.owner_id == bindparam("owner_id")).order_by(*list_order(sort_keys))
+            .limit(bindparam("limit")).offset(bindparam("offset")))
 
 
 def list_order(sort_keys):
@@ -108,7 +133,7 @@ def create_task(fields, **_headers):
     db.session.add(task)
     try:
         db.session.flush()
-        complete(201, TaskSchema().dump(task), {"ETag": f'"{etag(task)}"'})
+        complete(201, lambda: TaskSchema().dump(task), {"ETag": f'"{etag(task)}"'})
         db.session.commit()
     except IntegrityError:  # the account was deleted while this request ran
         db.session.rollback()
@@ -125,19 +150,21 @@ def create_task(fields, **_headers):
 @bp.alt_response(304, description="Not modified: If-None-Match names the current page")
 def list_tasks(query, **_conditions):
     """The user's tasks, a page at a time, filtered and sorted."""
-    conditions = list_filters(query)
+    filters = list_filters(query)
     limit, offset = query["limit"], query["offset"]
-    # The total rides along with the page (a window count): one round trip.
-    rows = db.session.execute(
-        select(Task, func.count().over().label("total")).where(*conditions)
-        .order_by(*list_order(query.get("sort", [("id", False)]))).limit(limit).offset(offset)
-    ).all()
+    statement = page_query(tuple(query.get("sort", [("id", False)])))
+    if filters:  # (a new statement: the plain list keeps the one built once)
+        statement = statement.where(*filters)
+    rows = db.session.execute(statement, {"owner_id": current_user.id, "limit": limit, "offset": offset}).all()
     if rows:
         total = rows[0].total
-    else:  # past the end, or nothing matches
-        total = db.session.scalar(select(func.count()).select_from(Task).where(*conditions)) if offset else 0
+    elif offset:  # past the end: the total still counts what matches
+        total = db.session.scalar(select(func.count()).select_from(Task).where(
+            Task.owner_id == current_user.id, *filters))
+    else:  # nothing matches
+        total = 0
     headers = {"X-Total-Count": str(total), "Link": paging_links(total, limit, offset)}
-    return [row.Task for row in rows], headers
+    return jsonify([dict(zip(PAGE_FIELDS, row)) for row in rows]), headers
 
 
 # signed: /tasks/-1 is a task that is not found, like any other id.
@@ -148,7 +175,7 @@ def list_tasks(query, **_conditions):
 @bp.alt_response(404, response="NOT_FOUND")
 @bp.doc(parameters=[IF_NONE_MATCH])
 def get_task(task_id):
-    task = db.session.scalar(select(Task).where(own_task(task_id)))
+    task = db.session.scalar(OWN_TASK, {"task_id": checked_id(task_id), "owner_id": current_user.id})
     if task is None:
         raise APIError(404, "Task not found")
     return task, {"ETag": f'"{etag(task)}"'}
