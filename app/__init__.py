@@ -8,7 +8,7 @@ from config import load_config
 
 from .auth.routes import bp as auth_bp
 from .cli import init_cli
-from . import connections  # noqa: F401  (its listeners shape every database connection)
+from .connections import init_connections
 from .docs import bp as docs_bp
 from .errors import register_error_handlers
 from .extensions import api, bcrypt, db, jwt, limiter, migrate
@@ -35,6 +35,7 @@ def create_app():
     init_observability(app)
     init_metrics(app)
     db.init_app(app)
+    init_connections(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
     jwt.init_app(app)
     bcrypt.init_app(app)

@@ -24,6 +24,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
+from .extensions import db
+
 READ_METHODS = ("GET", "HEAD")
 
 
@@ -40,15 +42,37 @@ def _read_in_autocommit(_session, _transaction, connection):
 
 @event.listens_for(Pool, "checkin")
 def _back_to_transactions(dbapi_connection, _record):
-    if isinstance(dbapi_connection, PostgreSQLConnection) and not dbapi_connection.closed:
+    # (Only a read's connection: it is never inside a transaction, where
+    # psycopg2 would refuse the change.)
+    if isinstance(dbapi_connection, PostgreSQLConnection) and dbapi_connection.autocommit:
         dbapi_connection.autocommit = False
 
 
 @event.listens_for(Pool, "checkout")
 def _drop_if_closed_by_server(dbapi_connection, _record, _proxy):
     if isinstance(dbapi_connection, PostgreSQLConnection):
-        if dbapi_connection.closed or select.select([dbapi_connection], [], [], 0)[0]:
+        if dbapi_connection.closed or _has_data_waiting(dbapi_connection):
             raise DisconnectionError("the server closed this connection")  # the pool reconnects
+
+
+def _has_data_waiting(dbapi_connection):
+    # poll(), not select(): select() refuses descriptors above 1023, which a
+    # worker holding many client connections reaches.
+    waiting = select.poll()
+    waiting.register(dbapi_connection, select.POLLIN)
+    return bool(waiting.poll(0))
+
+
+def _end_a_reads_session(_error):
+    # A read's session ends with the request, whatever holds the app context
+    # around it (a script, a test), so a later write in that same context
+    # cannot continue the read's autocommit transaction.
+    if request.method in READ_METHODS:
+        db.session.close()
+
+
+def init_connections(app):
+    app.teardown_request(_end_a_reads_session)
 
 
 def _unicode_lower(text):

@@ -8,6 +8,7 @@ list request's answer). Request bodies are still read by the standard library.
 """
 
 import json
+from datetime import date
 
 import orjson
 from flask.json.provider import DefaultJSONProvider
@@ -17,7 +18,11 @@ class JSONProvider(DefaultJSONProvider):
     sort_keys = False
 
     @staticmethod
-    def default(o):  # what orjson does not know (Decimal, Markup): as Flask does
+    def default(o):
+        # Dates for the fallback below (orjson writes them the same way itself);
+        # anything else orjson does not know (Decimal, Markup) as Flask does.
+        if isinstance(o, date):
+            return o.isoformat()
         return DefaultJSONProvider.default(o)
 
     def dumps(self, obj, **kwargs):
@@ -35,6 +40,7 @@ class JSONProvider(DefaultJSONProvider):
             # orjson refuses what the standard library writes: a lone surrogate
             # (a client's "\ud800", named back in a 422's field errors) or an
             # integer beyond 64 bits. Those answers are written the slow way.
+            # (ASCII escapes here: a lone surrogate has no UTF-8 bytes.)
             text = json.dumps(obj, default=self.default, indent=2 if indent else None,
                               separators=None if indent else (",", ":"))
             return (text + ("\n" if newline else "")).encode()

@@ -95,3 +95,14 @@ def test_reads_skip_begin_and_rollback_writes_keep_their_transaction(app, client
         assert client.post(TASKS, json={"title": "after"}, headers=alice).status_code == 201
     assert statements.autocommit == [False] * len(statements)
 
+
+def test_a_write_after_a_read_in_one_app_context_is_a_transaction(app, client, alice):
+    """As in a script or a test that holds one app context around several requests."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("autocommit reads are for PostgreSQL's round trips")
+        with counted(app) as statements:
+            assert client.get("/api/v1/users/me", headers=alice).status_code == 200
+            assert client.post(TASKS, json={"title": "after a read"}, headers=alice).status_code == 201
+    assert statements.autocommit == [True] + [False] * (len(statements) - 1)
+

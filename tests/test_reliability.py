@@ -6,6 +6,7 @@ sends SIGTERM to gunicorn under write load.
 """
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -220,6 +221,14 @@ def test_connections_the_server_closed_are_replaced_unseen(app, client, alice):
         url = db.engine.url
     for _ in range(3):  # a few connections in the pool
         assert client.get("/api/v1/users/me", headers=alice).status_code == 200
+    terminate_other_connections(url)
+    for method, path, body in [("get", "/api/v1/users/me", None), ("post", "/api/v1/tasks", {"title": "after"}),
+                               ("get", "/api/v1/tasks", None)]:
+        response = getattr(client, method)(path, json=body, headers=alice)
+        assert response.status_code < 300, response.get_json()
+
+
+def terminate_other_connections(url):
     admin = psycopg2.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
     admin.autocommit = True
     with admin.cursor() as cur:
@@ -228,10 +237,30 @@ def test_connections_the_server_closed_are_replaced_unseen(app, client, alice):
         assert cur.fetchone()[0] >= 1
     admin.close()
     time.sleep(0.2)  # the server's goodbye reaches the sockets
-    for method, path, body in [("get", "/api/v1/users/me", None), ("post", "/api/v1/tasks", {"title": "after"}),
-                               ("get", "/api/v1/tasks", None)]:
-        response = getattr(client, method)(path, json=body, headers=alice)
-        assert response.status_code < 300, response.get_json()
+
+
+def test_connections_are_checked_however_many_files_the_worker_holds(app, client, alice):
+    """A worker with a thousand client connections open: new database connections get
+    descriptors above 1023, which select() refuses (a 500 on every request)."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL closes connections; SQLite has none to close")
+        db.engine.dispose()  # so that the next request opens a new connection, after the files below
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("cannot open 1100 files here")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        for _ in range(2):
+            response = client.get("/api/v1/users/me", headers=alice)
+            assert response.status_code == 200, response.get_json()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def worker_pids(master, expected=2):
