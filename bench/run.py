@@ -37,6 +37,10 @@ TARGETS = {"GET /tasks?limit=50": 0.25, "GET /tasks/{id}": 0.40, "GET /users/me"
 P99_LIMIT_MS = 25.0
 USERS_AT_SCALE = 10_000
 OWN_TASKS = 50
+# The writes come from as many users as connections, each with a task to PUT:
+# one user's writes queue on that user's row lock (app/sync.py), and they
+# would also grow the reader's list beyond its 50 tasks.
+WRITERS = 16
 
 
 def free_port():
@@ -103,9 +107,13 @@ def call(base, method, path, body=None, token=None):
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url, seconds, connections, method="GET", body=None, token=None):
-    """Requests per second, p50 and p99 in ms, and the count of non-2xx answers."""
-    env = {**os.environ, "BENCH_METHOD": method, "BENCH_BODY": json.dumps(body) if body else "", "BENCH_TOKEN": token or ""}
+def wrk(url, seconds, connections, method="GET", body=None, token=None, tokens=(), paths=()):
+    """Requests per second, p50 and p99 in ms, and the count of non-2xx answers.
+
+    ``tokens`` (and ``paths``, one for each) are used in turn, request by request.
+    """
+    env = {**os.environ, "BENCH_METHOD": method, "BENCH_BODY": json.dumps(body) if body else "",
+           "BENCH_TOKEN": " ".join(tokens) or token or "", "BENCH_PATHS": " ".join(paths)}
     output = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(HERE / "lua" / "json.lua"), url],
         env=env, capture_output=True, text=True, check=True,
@@ -184,11 +192,17 @@ def main():
                         help="tasks in the scale run: none, 1,000 only, or 1,000 then 1,000,000")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL") or LOCAL_DATABASE
+    # The server DATABASE_URL names, but always a database of the benchmark's own:
+    # it is emptied below, so it must never be the app's.
+    url = make_url(os.environ.get("DATABASE_URL") or LOCAL_DATABASE).set(database="taskapi_bench")
+    url = url.render_as_string(hide_password=False)
     ensure_database(url)
-    sql(url, "DROP TABLE IF EXISTS tasks, revoked_sessions, users, alembic_version CASCADE")
+    # Every run starts from an empty schema, whatever tables earlier versions left.
+    sql(url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     env = {**os.environ, **SERVER_ENV, "APP_ENV": "production", "DATABASE_URL": url,
-           "JWT_SECRET_KEY": secrets.token_urlsafe(48), "BCRYPT_LOG_ROUNDS": "12", "RATELIMIT_ENABLED": "false",
+           "JWT_SECRET_KEY": secrets.token_urlsafe(48), "BCRYPT_LOG_ROUNDS": "12",
+           # The limiter stays on, as in production, with limits the benchmark's own logins stay under.
+           **{name: "1000000/minute" for name in ("RATELIMIT_SIGNUP", "RATELIMIT_LOGIN", "RATELIMIT_LOGIN_PER_EMAIL")},
            "JWT_ACCESS_TOKEN_EXPIRES": "7200"}
     env.pop("REDIS_URL", None)
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
@@ -203,10 +217,20 @@ def main():
         task_ids = [call(api, "POST", "/tasks", {"title": f"Task {n}", "description": "Benchmark task"}, token)["id"]
                     for n in range(OWN_TASKS)]
         bench_user = call(api, "GET", "/users/me", token=token)["id"]
+        writers, writer_tasks = [], []
+        for n in range(WRITERS):
+            account = {"email": f"writer{n}@example.com", "password": "bench password"}
+            call(api, "POST", "/auth/signup", {"username": f"writer{n}", **account})
+            writers.append(call(api, "POST", "/auth/login", account)["access_token"])
+            writer_tasks.append(call(api, "POST", "/tasks", {"title": "Written to"}, writers[-1])["id"])
         seconds, connections = args.seconds, args.connections
 
         def measure(path, **kwargs):
             return wrk(api + path, seconds, connections, token=token, **kwargs)
+
+        def measure_writes(method, paths, body):
+            return wrk(api + paths[0], seconds, connections, method=method, body=body, tokens=writers,
+                       paths=["/api/v1" + path for path in paths])
 
         def baseline_run():
             return wrk(baseline.base + "/hello", seconds, connections)
@@ -215,8 +239,10 @@ def main():
             ("GET /users/me", lambda: measure("/users/me")),
             ("GET /tasks/{id}", lambda: measure(f"/tasks/{task_ids[0]}")),
             ("GET /tasks?limit=50", lambda: measure("/tasks?limit=50")),
-            ("POST /tasks", lambda: measure("/tasks", method="POST", body={"title": "Benchmark", "description": "wrk"})),
-            ("PUT /tasks/{id}", lambda: measure(f"/tasks/{task_ids[1]}", method="PUT", body={"completed": True})),
+            ("POST /tasks", lambda: measure_writes("POST", ["/tasks"] * WRITERS,
+                                                   {"title": "Benchmark", "description": "wrk"})),
+            ("PUT /tasks/{id}", lambda: measure_writes("PUT", [f"/tasks/{id}" for id in writer_tasks],
+                                                       {"completed": True})),
         ]
         measure("/users/me")  # warm both workers up (imports, pools) before measuring
         baseline_run()
