@@ -79,7 +79,7 @@ def list_filters(query):
 
 # A page of the list is read as rows of exactly TaskSchema's fields, in its
 # order, and sent as they are: dumping 50 ORM objects field by field through
-# marshmallow cost more than all the rest of the request (bench/results.md).
+# marshmallow cost more than all the rest of the request (in a profile).
 # tests/test_task_lists.py checks that the page equals TaskSchema's dump.
 PAGE_FIELDS = tuple(TaskSchema().dump_fields)
 
