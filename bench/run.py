@@ -61,6 +61,20 @@ def ensure_database(url):
     conn.close()
 
 
+def empty_database_of_our_own(name):
+    """Database ``name`` on DATABASE_URL's server (or the local one), created and emptied.
+
+    Never the database DATABASE_URL names itself: it is emptied, so it must
+    never be the app's. Every run starts from an empty schema, whatever tables
+    earlier versions left.
+    """
+    url = make_url(os.environ.get("DATABASE_URL") or LOCAL_DATABASE).set(database=name)
+    url = url.render_as_string(hide_password=False)
+    ensure_database(url)
+    sql(url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    return url
+
+
 def sql(url, statement, params=None):
     conn = psycopg2.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
     with conn, conn.cursor() as cur:
@@ -192,13 +206,7 @@ def main():
                         help="tasks in the scale run: none, 1,000 only, or 1,000 then 1,000,000")
     args = parser.parse_args()
 
-    # The server DATABASE_URL names, but always a database of the benchmark's own:
-    # it is emptied below, so it must never be the app's.
-    url = make_url(os.environ.get("DATABASE_URL") or LOCAL_DATABASE).set(database="taskapi_bench")
-    url = url.render_as_string(hide_password=False)
-    ensure_database(url)
-    # Every run starts from an empty schema, whatever tables earlier versions left.
-    sql(url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    url = empty_database_of_our_own("taskapi_bench")
     env = {**os.environ, **SERVER_ENV, "APP_ENV": "production", "DATABASE_URL": url,
            "JWT_SECRET_KEY": secrets.token_urlsafe(48), "BCRYPT_LOG_ROUNDS": "12",
            # The limiter stays on, as in production, with limits the benchmark's own logins stay under.

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import LOCAL_DATABASE, ROOT, SERVER_ENV, Server, call, ensure_database, sql  # noqa: E402
+from run import ROOT, SERVER_ENV, Server, call, empty_database_of_our_own, sql  # noqa: E402
 
 HERE = ROOT / "bench"
 
@@ -84,9 +84,7 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL") or LOCAL_DATABASE.replace("taskapi_bench", "taskapi_soak")
-    ensure_database(url)
-    sql(url, "DROP TABLE IF EXISTS tasks, revoked_sessions, users, alembic_version CASCADE")
+    url = empty_database_of_our_own("taskapi_soak")
     env = {**os.environ, **SERVER_ENV, "APP_ENV": "production", "DATABASE_URL": url,
            "JWT_SECRET_KEY": secrets.token_urlsafe(48), "BCRYPT_LOG_ROUNDS": "4", "RATELIMIT_ENABLED": "false",
            "JWT_ACCESS_TOKEN_EXPIRES": str(args.seconds + 600)}
