@@ -66,9 +66,11 @@ def _has_data_waiting(dbapi_connection):
 def _end_a_reads_session(_error):
     # A read's session ends with the request, whatever holds the app context
     # around it (a script, a test), so a later write in that same context
-    # cannot continue the read's autocommit transaction.
+    # cannot continue the read's autocommit transaction. (remove(), as
+    # Flask-SQLAlchemy does at the end of the app context: a request that
+    # never used the database, /healthz say, gets no session made for it.)
     if request.method in READ_METHODS:
-        db.session.close()
+        db.session.remove()
 
 
 def init_connections(app):
