@@ -1,7 +1,6 @@
 """Extension objects, created unbound and bound to an app in ``create_app``."""
 
 from flask_bcrypt import Bcrypt
-from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -9,6 +8,8 @@ from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 
 from sqlalchemy import MetaData
+
+from .token_cache import JWTManager
 
 # Named constraints, so that migrations can drop them again on PostgreSQL and
 # in SQLite's batch mode (an unnamed constraint cannot be addressed).

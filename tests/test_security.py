@@ -161,6 +161,31 @@ def test_revocation_holds_in_every_worker(serve, store):
     assert statuses == {401}
 
 
+def test_a_remembered_token_is_refused_once_it_expires(make_app):
+    """Each worker remembers tokens it verified (app/token_cache.py); the expiry still holds."""
+    client = make_app(JWT_ACCESS_TOKEN_EXPIRES="2").test_client()
+    assert client.post("/api/v1/auth/signup", json={
+        "username": "brief", "email": "brief@example.com", "password": "brief password"}).status_code == 201
+    token = client.post("/api/v1/auth/login", json={"email": "brief@example.com", "password": "brief password"})
+    headers = {"Authorization": "Bearer " + token.get_json()["access_token"]}
+    assert [client.get(ME, headers=headers).status_code for _ in range(3)] == [200] * 3
+    # Verified once, then remembered: the cache is in use (an upgrade of
+    # Flask-JWT-Extended that bypasses it fails here, not silently slower).
+    remembered = client.application.extensions["verified_tokens"].cache_info()
+    assert (remembered.misses, remembered.hits) == (1, 2)
+    expires = pyjwt.decode(headers["Authorization"][7:], options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires - time.time()) + 0.1)
+    response = client.get(ME, headers=headers)
+    assert response.status_code == 401
+    assert response.get_json() == {"detail": "Not authenticated"}
+
+
+def test_a_token_remembered_by_one_app_is_not_trusted_by_another_key(client, alice, make_app):
+    assert client.get(ME, headers=alice).status_code == 200
+    other = make_app(JWT_SECRET_KEY="another key of at least thirty-two bytes").test_client()
+    assert other.get(ME, headers=alice).status_code == 401
+
+
 # --- passwords --------------------------------------------------------------
 
 
