@@ -5,6 +5,8 @@
 the OpenAPI document, so the documentation cannot drift from the code.
 """
 
+from functools import wraps
+
 import flask_smorest
 from flask_jwt_extended import jwt_required
 from marshmallow import RAISE, ValidationError
@@ -12,6 +14,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from .errors import APIError
+from .security import signed_in_user
 
 
 def read_json_body(request):
@@ -70,13 +73,32 @@ class ApiBlueprint(flask_smorest.Blueprint):
         # a new schema (copying every field) on every request.
         return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
 
-    def login_required(self, *, refresh=False):
+    def login_required(self, *, refresh=False, user_checked_by_view=False):
         """Require a bearer access token (a refresh token with ``refresh=True``).
+
+        Flask-JWT-Extended verifies the token; then its user is checked
+        (app/security.py): it exists, at the token's version, in a session not
+        logged out, or the answer is 401. That check is one statement before
+        the view, unless ``user_checked_by_view``: the view's first statement
+        includes it (``token_checked``, a statement with ``SIGNED_IN``), and
+        the view checks ``signed_in_user()`` itself when that statement finds
+        nothing. tests/test_users.py sends every bad token to every route of
+        the OpenAPI document.
 
         Declares the bearer security and the 401 in the OpenAPI document too.
         """
         def decorator(view):
+            if not user_checked_by_view:
+                view = _user_checked_first(view)
             view = jwt_required(refresh=refresh)(view)
             view = self.alt_response(401, response="UNAUTHORIZED")(view)
             return self.doc(security=[{"bearerAuth": []}])(view)
         return decorator
+
+
+def _user_checked_first(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        signed_in_user()
+        return view(*args, **kwargs)
+    return wrapper

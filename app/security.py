@@ -3,10 +3,12 @@
 import uuid
 from functools import lru_cache
 
-from flask import current_app, jsonify, request
+from flask import current_app, g, jsonify, request
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt
 from sqlalchemy import bindparam, select
+from werkzeug.local import LocalProxy
 
+from .errors import APIError
 from .extensions import bcrypt, db, jwt
 from .models import MAX_ID, User
 
@@ -74,26 +76,59 @@ def _not_authenticated(*_reason):
     return response
 
 
-# Built once: composing a statement costs more than running it.
-USER_BY_TOKEN = select(User).where(User.id == bindparam("user_id"), User.token_version == bindparam("version"))
+# A token's user is signed in while the user exists at the token's version (a
+# password change moves it on) and the token's session is not logged out.
+# The token's values are bound parameters (token_params), so a statement that
+# includes this condition is built once, not per request. Hot reads and the
+# writes' change counter include it in their own statement (see
+# ApiBlueprint.login_required): authentication and data in one round trip.
+SIGNED_IN = (User.id == bindparam("user_id")) & (User.token_version == bindparam("version"))
+USER_BY_TOKEN = select(User).where(SIGNED_IN)
 
 
-def _load_user(_jwt_header, jwt_data):
-    """The token's user, if the token is still good: one query.
+def token_params():
+    """The verified token's user, version and session, as statement parameters.
 
-    The user must exist, be at the token's version (a password change moves
-    it on) and the token's session must not be logged out.
+    401 when the claims are not those of a token of ours.
     """
-    subject, session_id = jwt_data.get("sub"), jwt_data.get("sid")
+    claims = get_jwt()
+    subject, session_id = claims.get("sub"), claims.get("sid")
     if not (isinstance(subject, str) and subject.isascii() and subject.isdigit() and isinstance(session_id, str)):
-        return None  # not a token of ours
+        raise APIError(401, "Not authenticated")
     user_id = int(subject)
     if not 1 <= user_id <= MAX_ID:
-        return None
-    query = current_app.extensions["revocations"].unless_revoked(USER_BY_TOKEN, session_id)
-    if query is None:
-        return None
-    return db.session.scalar(query, {"user_id": user_id, "version": jwt_data.get("ver"), "session_id": session_id})
+        raise APIError(401, "Not authenticated")
+    return {"user_id": user_id, "version": claims.get("ver"), "session_id": session_id}
+
+
+def token_user_id():
+    """The id the token names; a signed-in user's once the request has checked it."""
+    return token_params()["user_id"]
+
+
+def token_checked(statement):
+    """``statement`` (which includes SIGNED_IN) with the session's revocation checked too.
+
+    In the same statement where revocations live in the database, built once
+    per statement; with Redis, asked of Redis first (401 if logged out).
+    """
+    statement = current_app.extensions["revocations"].unless_revoked(statement, token_params()["session_id"])
+    if statement is None:
+        raise APIError(401, "Not authenticated")
+    return statement
+
+
+def signed_in_user():
+    """The token's user, checked in the database once per request; 401 if not signed in."""
+    if "signed_in_user" not in g:
+        user = db.session.scalar(token_checked(USER_BY_TOKEN), token_params())
+        if user is None:  # deleted, password changed since, or logged out
+            raise APIError(401, "Not authenticated")
+        g.signed_in_user = user
+    return g.signed_in_user
+
+
+current_user = LocalProxy(signed_in_user)
 
 
 def accept_any_case_bearer():
@@ -115,15 +150,13 @@ def init_jwt(app):
     a client only needs to know it must log in again.
     """
     app.before_request(accept_any_case_bearer)
-    # Revocation is checked in the user lookup's own query (see _load_user).
-    jwt.user_lookup_loader(_load_user)
     for register in (
         jwt.unauthorized_loader,  # no token
         jwt.invalid_token_loader,  # malformed, forged, wrong type
         jwt.expired_token_loader,
-        jwt.revoked_token_loader,  # unused: _load_user checks revocation
+        jwt.revoked_token_loader,  # unused: revocation is checked with the user (signed_in_user)
         jwt.needs_fresh_token_loader,
         jwt.token_verification_failed_loader,
-        jwt.user_lookup_error_loader,  # user gone, password changed, or logged out
+        jwt.user_lookup_error_loader,  # unused: no user lookup loader (signed_in_user)
     ):
         register(_not_authenticated)

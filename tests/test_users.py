@@ -1,6 +1,7 @@
 """GET /api/v1/users/me, and every way a bearer token can be wrong."""
 
 import base64
+import itertools
 import json
 from datetime import timedelta
 
@@ -108,3 +109,45 @@ def test_a_well_signed_token_of_a_live_session_works(app, client, alice):
     user_id = str(_user_id(client, alice))
     response = client.get(ME, headers={"Authorization": "Bearer " + _token(app, identity=user_id)})
     assert response.status_code == 200
+
+
+# Bodies that pass validation, so that only the token can be why a request fails.
+VALID_BODIES = {
+    ("post", "/api/v1/tasks"): {"title": "t"},
+    ("put", "/api/v1/tasks/{task_id}"): {"title": "t"},
+    ("patch", "/api/v1/tasks/{task_id}"): {"title": "t"},
+    ("patch", ME): {"username": "alicia"},
+    ("put", ME + "/password"): {"current_password": "correct horse", "new_password": "another password"},
+}
+
+
+def _operations_with_access_tokens(client):
+    """(method, path) of every operation the OpenAPI document says takes a bearer access token."""
+    spec = client.get("/api/v1/openapi.json").get_json()
+    return [(method, path) for path, operations in spec["paths"].items() for method, operation in operations.items()
+            if method in ("get", "post", "put", "patch", "delete")
+            and operation.get("security") == [{"bearerAuth": []}] and path != "/api/v1/auth/refresh"]
+
+
+def test_every_route_refuses_every_bad_token(app, client, alice, auth):
+    """Some routes check the token's user inside their own statement (app/blueprint.py's
+    login_required): every route must refuse every bad token, logged-out sessions included."""
+    task_id = client.post("/api/v1/tasks", json={"title": "alice's"}, headers=alice).get_json()["id"]
+    logged_out = {"Authorization": "Bearer " + auth.login().get_json()["access_token"]}
+    assert client.post("/api/v1/auth/logout", headers=logged_out).status_code == 204
+    bad = {**_bad_authorizations(app, client, alice), "logged out": logged_out["Authorization"]}
+    operations = _operations_with_access_tokens(client)
+    assert len(operations) >= 10  # every task and account route, and logout
+    for method, path in operations:
+        body = VALID_BODIES.get((method, path))
+        # Alice's task, and an id that could name no task at all.
+        urls = {path.replace("{task_id}", str(task_id)), path.replace("{task_id}", "0")}
+        for (name, value), url in itertools.product(bad.items(), urls):
+            response = client.open(url, method=method.upper(), json=body, headers={"Authorization": value})
+            assert response.status_code == 401, (method, url, name)
+            assert response.get_json() == NOT_AUTHENTICATED, (method, url, name)
+            assert response.headers["WWW-Authenticate"] == "Bearer", (method, url, name)
+    # Nothing was done on their behalf.
+    assert client.get(f"/api/v1/tasks/{task_id}", headers=alice).get_json()["title"] == "alice's"
+    assert client.get("/api/v1/tasks", headers=alice).headers["X-Total-Count"] == "1"
+    assert client.get(ME, headers=alice).get_json()["username"] == "alice"

@@ -3,7 +3,6 @@
 import hashlib
 
 from flask import current_app, request
-from flask_jwt_extended import current_user
 from flask_limiter.util import get_remote_address
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +14,7 @@ from ..idempotency import complete, idempotent, signup_scope
 from ..models import User
 from ..schemas import IdempotencyHeaders, LoginSchema, MessageSchema, SignupSchema, TokenSchema
 from ..security import (
+    current_user,
     hash_password,
     issue_tokens,
     refresh_access_token,

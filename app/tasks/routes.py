@@ -4,7 +4,6 @@ from functools import lru_cache
 from urllib.parse import urlencode
 
 from flask import jsonify, request
-from flask_jwt_extended import current_user
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -13,7 +12,7 @@ from ..errors import APIError
 from ..extensions import db
 from ..idempotency import complete, idempotent
 from ..sync import FULL_SYNC, changes_since, decode_cursor, leave_tombstone, next_change
-from ..models import MAX_ID, Task, completed_at_after, utcnow
+from ..models import MAX_ID, Task, User, completed_at_after, utcnow
 from ..schemas import (
     ChangesSchema,
     IdempotencyHeaders,
@@ -24,6 +23,7 @@ from ..schemas import (
     TaskSchema,
     TaskUpdateSchema,
 )
+from ..security import SIGNED_IN, current_user, signed_in_user, token_checked, token_params, token_user_id
 from .versions import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, conditional_get, etag, write_precondition
 
 bp = ApiBlueprint("tasks", __name__, url_prefix="/tasks", description="The signed-in user's tasks.")
@@ -35,24 +35,27 @@ LIST_HEADERS = {"X-Total-Count": {"schema": {"type": "integer"}, "description": 
 
 
 def own_task(task_id):
-    """The condition that picks the current user's task ``task_id``.
+    """The condition that picks the token's user's task ``task_id``.
 
     Every write goes through it, and every read through OWN_TASK, so another
-    user's task is never found: a 404, exactly like a missing one.
+    user's task is never found: a 404, exactly like a missing one. (A write
+    has checked its token with its change number, next_change, first.)
     """
-    return (Task.id == checked_id(task_id)) & (Task.owner_id == current_user.id)
+    return (Task.id == checked_id(task_id)) & (Task.owner_id == token_user_id())
 
 
 def checked_id(task_id):
     # An id beyond PostgreSQL's integer names no task (and PostgreSQL would
-    # refuse to compare with it).
+    # refuse to compare with it): 404, once the token is known to be good.
     if not 1 <= task_id <= MAX_ID:
+        signed_in_user()
         raise APIError(404, "Task not found")
     return task_id
 
 
-# The hot read, built once (composing a statement costs more than running it).
-OWN_TASK = select(Task).where(Task.id == bindparam("task_id"), Task.owner_id == bindparam("owner_id"))
+# The hot read, built once (composing a statement costs more than running it):
+# the task, found only while the token's user is signed in (one round trip).
+OWN_TASK = select(Task).join(User, Task.owner_id == User.id).where(Task.id == bindparam("task_id"), SIGNED_IN)
 
 
 def not_written(task_id):
@@ -86,9 +89,12 @@ PAGE_FIELDS = tuple(TaskSchema().dump_fields)
 
 @lru_cache(maxsize=64)
 def page_query(sort_keys):
-    """One page and the total (a window count, so one round trip), built once per order."""
+    """One page and the total (a window count), built once per order.
+
+    Found only while the token's user is signed in: one round trip in all.
+    """
     return (select(*(getattr(Task, name) for name in PAGE_FIELDS), func.count().over().label("total"))
-            .where(Task.owner_id == bindparam("owner_id")).order_by(*list_order(sort_keys))
+            .join(User, Task.owner_id == User.id).where(SIGNED_IN).order_by(*list_order(sort_keys))
             .limit(bindparam("limit")).offset(bindparam("offset")))
 
 
@@ -121,7 +127,7 @@ def paging_links(total, limit, offset):
 
 
 @bp.post("")
-@bp.login_required()
+@bp.login_required(user_checked_by_view=True)  # by next_change
 @bp.arguments(TaskCreateSchema)
 @bp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
 @bp.response(201, TaskSchema, headers=ETAG_HEADER)
@@ -129,7 +135,8 @@ def paging_links(total, limit, offset):
 @idempotent(lambda: f"user:{current_user.id}")
 def create_task(fields, **_headers):
     """Create a task; with an Idempotency-Key, a retry answers the first result and creates nothing."""
-    task = Task(owner_id=current_user.id, change_seq=next_change(current_user.id), **fields)
+    seq = next_change()  # first: checks the token
+    task = Task(owner_id=token_user_id(), change_seq=seq, **fields)
     db.session.add(task)
     try:
         db.session.flush()
@@ -142,7 +149,7 @@ def create_task(fields, **_headers):
 
 
 @bp.get("")
-@bp.login_required()
+@bp.login_required(user_checked_by_view=True)  # by the page's statement
 @bp.arguments(TaskListQuerySchema, location="query")
 # A schema rather than doc(parameters=...), which would replace the query's.
 @bp.arguments(ListConditionHeaders, location="headers", as_kwargs=True)
@@ -152,16 +159,17 @@ def list_tasks(query, **_conditions):
     """The user's tasks, a page at a time, filtered and sorted."""
     filters = list_filters(query)
     limit, offset = query["limit"], query["offset"]
-    statement = page_query(tuple(query.get("sort", [("id", False)])))
+    statement = token_checked(page_query(tuple(query.get("sort", [("id", False)]))))
     if filters:  # (a new statement: the plain list keeps the one built once)
         statement = statement.where(*filters)
-    rows = db.session.execute(statement, {"owner_id": current_user.id, "limit": limit, "offset": offset}).all()
+    rows = db.session.execute(statement, {**token_params(), "limit": limit, "offset": offset}).all()
     if rows:
         total = rows[0].total
     elif offset:  # past the end: the total still counts what matches
         total = db.session.scalar(select(func.count()).select_from(Task).where(
             Task.owner_id == current_user.id, *filters))
-    else:  # nothing matches
+    else:  # nothing matches, or the token's user is not signed in (401)
+        signed_in_user()
         total = 0
     headers = {"X-Total-Count": str(total), "Link": paging_links(total, limit, offset)}
     return jsonify([dict(zip(PAGE_FIELDS, row)) for row in rows]), headers
@@ -169,20 +177,21 @@ def list_tasks(query, **_conditions):
 
 # signed: /tasks/-1 is a task that is not found, like any other id.
 @bp.get("/<int(signed=True):task_id>")
-@bp.login_required()
+@bp.login_required(user_checked_by_view=True)  # by OWN_TASK
 @bp.response(200, TaskSchema, headers=ETAG_HEADER)
 @bp.alt_response(304, description="Not modified: If-None-Match names the current version")
 @bp.alt_response(404, response="NOT_FOUND")
 @bp.doc(parameters=[IF_NONE_MATCH])
 def get_task(task_id):
-    task = db.session.scalar(OWN_TASK, {"task_id": checked_id(task_id), "owner_id": current_user.id})
+    task = db.session.scalar(token_checked(OWN_TASK), {**token_params(), "task_id": checked_id(task_id)})
     if task is None:
+        signed_in_user()  # 401 rather than 404 if that is why
         raise APIError(404, "Task not found")
     return task, {"ETag": f'"{etag(task)}"'}
 
 
 @bp.route("/<int(signed=True):task_id>", methods=["PUT", "PATCH"])
-@bp.login_required()
+@bp.login_required(user_checked_by_view=True)  # by next_change
 @bp.arguments(TaskUpdateSchema)
 @bp.response(200, TaskSchema, headers=ETAG_HEADER)
 @bp.alt_response(404, response="NOT_FOUND")
@@ -195,9 +204,10 @@ def update_task(changes, task_id):
         changes["completed_at"] = completed_at_after(changes["completed"], now)
     # One UPDATE ... RETURNING, conditional on If-Match: atomic against a
     # concurrent change or delete.
+    seq = next_change()  # first: checks the token
     task = db.session.scalar(
         update(Task).where(own_task(task_id), write_precondition())
-        .values(**changes, updated_at=now, change_seq=next_change(current_user.id)).returning(Task)
+        .values(**changes, updated_at=now, change_seq=seq).returning(Task)
     )
     if task is None:
         raise not_written(task_id)
@@ -206,17 +216,17 @@ def update_task(changes, task_id):
 
 
 @bp.delete("/<int(signed=True):task_id>")
-@bp.login_required()
+@bp.login_required(user_checked_by_view=True)  # by next_change
 @bp.response(204)
 @bp.alt_response(404, response="NOT_FOUND")
 @bp.alt_response(412, response="PRECONDITION_FAILED", description="The task is not at the version asked for")
 @bp.doc(parameters=[IF_MATCH, IF_NONE_MATCH])
 def delete_task(task_id):
-    seq = next_change(current_user.id)
+    seq = next_change()  # first: checks the token
     # One DELETE: of two concurrent deletes, only the one that removed the row gets 204.
     if db.session.execute(delete(Task).where(own_task(task_id), write_precondition())).rowcount == 0:
         raise not_written(task_id)
-    leave_tombstone(task_id, current_user.id, seq)  # so that syncing devices learn of it
+    leave_tombstone(task_id, token_user_id(), seq)  # so that syncing devices learn of it
     db.session.commit()
 
 

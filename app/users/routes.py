@@ -1,6 +1,5 @@
 """The signed-in user's own account."""
 
-from flask_jwt_extended import current_user
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
@@ -9,7 +8,7 @@ from ..errors import APIError
 from ..extensions import db
 from ..models import User, username_key
 from ..schemas import AccountUpdateSchema, PasswordChangeSchema, UserSchema
-from ..security import hash_password, verify_password
+from ..security import current_user, hash_password, verify_password
 
 bp = ApiBlueprint("users", __name__, url_prefix="/users", description="The signed-in user's account.")
 
