@@ -163,19 +163,23 @@ def test_bad_query_values_are_422(client, alice, query, field):
     assert list(response.get_json()["errors"]) == [field]
 
 
-def test_a_page_holds_the_same_tasks_as_reading_each(client, alice):
-    """The list sends its rows as they are (app/tasks/routes.py): every field, typed and
-    written exactly as TaskSchema dumps one task, in the same order."""
-    create(client, alice, title="Plain")
-    create(client, alice, title="Äpfel ✓ 🍎", description="with \"quotes\" and\nnewlines", completed=True,
-           due_date="2026-12-24T18:30:00+01:00")
-    create(client, alice, title="Due at midnight", due_date="2027-01-01T00:00:00Z", description=None)
+def test_a_page_and_a_read_send_tasks_exactly_as_the_schema_dumps_them(client, alice):
+    """The list and a single read send rows as they are (app/tasks/routes.py): every field,
+    typed and written exactly as TaskSchema dumps a task (as the create answers), in the same order."""
+    created = [
+        create(client, alice, title="Plain"),
+        create(client, alice, title="Äpfel ✓ 🍎", description="with \"quotes\" and\nnewlines", completed=True,
+               due_date="2026-12-24T18:30:00+01:00"),
+        create(client, alice, title="Due at midnight", due_date="2027-01-01T00:00:00Z", description=None),
+    ]
     page = client.get(TASKS, headers=alice)
     assert page.status_code == 200
-    for listed in page.get_json():
-        alone = client.get(f"{TASKS}/{listed['id']}", headers=alice)
-        assert list(listed.items()) == list(alone.get_json().items())
+    assert [list(task.items()) for task in page.get_json()] == [list(task.items()) for task in created]
+    for task in created:
+        alone = client.get(f"{TASKS}/{task['id']}", headers=alice)
+        assert list(alone.get_json().items()) == list(task.items())
     assert page.get_json()[1]["due_date"] == "2026-12-24T17:30:00+00:00"
+    assert page.get_json()[1]["completed_at"] is not None
 
 
 def test_an_unknown_field_named_with_a_lone_surrogate_is_a_422(client, alice):

@@ -53,9 +53,21 @@ def checked_id(task_id):
     return task_id
 
 
-# The hot read, built once (composing a statement costs more than running it):
-# the task, found only while the token's user is signed in (one round trip).
-OWN_TASK = select(Task).join(User, Task.owner_id == User.id).where(Task.id == bindparam("task_id"), SIGNED_IN)
+# The hot reads send tasks as rows of exactly TaskSchema's fields, in its
+# order, as they come: dumping ORM objects field by field through marshmallow
+# cost more than all the rest of a list request (in a profile).
+# tests/test_task_lists.py checks that they equal TaskSchema's dump.
+TASK_FIELDS = tuple(TaskSchema().dump_fields)
+
+
+def task_columns():
+    return [getattr(Task, name) for name in TASK_FIELDS]
+
+
+# Built once (composing a statement costs more than running it): the task,
+# found only while the token's user is signed in (one round trip).
+OWN_TASK = select(*task_columns()).join(User, Task.owner_id == User.id).where(
+    Task.id == bindparam("task_id"), SIGNED_IN)
 
 
 def not_written(task_id):
@@ -80,20 +92,13 @@ def list_filters(query):
     return conditions
 
 
-# A page of the list is read as rows of exactly TaskSchema's fields, in its
-# order, and sent as they are: dumping 50 ORM objects field by field through
-# marshmallow cost more than all the rest of the request (in a profile).
-# tests/test_task_lists.py checks that the page equals TaskSchema's dump.
-PAGE_FIELDS = tuple(TaskSchema().dump_fields)
-
-
 @lru_cache(maxsize=64)
 def page_query(sort_keys):
     """One page and the total (a window count), built once per order.
 
     Found only while the token's user is signed in: one round trip in all.
     """
-    return (select(*(getattr(Task, name) for name in PAGE_FIELDS), func.count().over().label("total"))
+    return (select(*task_columns(), func.count().over().label("total"))
             .join(User, Task.owner_id == User.id).where(SIGNED_IN).order_by(*list_order(sort_keys))
             .limit(bindparam("limit")).offset(bindparam("offset")))
 
@@ -172,7 +177,7 @@ def list_tasks(query, **_conditions):
         signed_in_user()
         total = 0
     headers = {"X-Total-Count": str(total), "Link": paging_links(total, limit, offset)}
-    return jsonify([dict(zip(PAGE_FIELDS, row)) for row in rows]), headers
+    return jsonify([dict(zip(TASK_FIELDS, row)) for row in rows]), headers
 
 
 # signed: /tasks/-1 is a task that is not found, like any other id.
@@ -183,11 +188,11 @@ def list_tasks(query, **_conditions):
 @bp.alt_response(404, response="NOT_FOUND")
 @bp.doc(parameters=[IF_NONE_MATCH])
 def get_task(task_id):
-    task = db.session.scalar(token_checked(OWN_TASK), {**token_params(), "task_id": checked_id(task_id)})
+    task = db.session.execute(token_checked(OWN_TASK), {**token_params(), "task_id": checked_id(task_id)}).first()
     if task is None:
         signed_in_user()  # 401 rather than 404 if that is why
         raise APIError(404, "Task not found")
-    return task, {"ETag": f'"{etag(task)}"'}
+    return jsonify(dict(zip(TASK_FIELDS, task))), {"ETag": f'"{etag(task)}"'}
 
 
 @bp.route("/<int(signed=True):task_id>", methods=["PUT", "PATCH"])
