@@ -8,6 +8,7 @@ import statistics
 import threading
 import time
 
+import flask
 import jwt as pyjwt
 import pytest
 import redis
@@ -308,6 +309,14 @@ def test_security_headers_on_every_response(client, method, path):
     assert response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
     assert response.headers["Cache-Control"] == "no-store"
     assert "Strict-Transport-Security" not in response.headers  # plain HTTP
+
+
+def test_no_cookie_session_is_read_or_written(app, client, alice):
+    """The API is stateless: Flask's session is a NullSession, which refuses to be written."""
+    response = client.get(ME, headers={**alice, "Cookie": "session=eyJ4IjoxfQ.forged.signature"})
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    with app.test_request_context(ME), pytest.raises(RuntimeError, match="session is unavailable"):
+        flask.session["user_id"] = 1
 
 
 def test_hsts_only_over_https_through_a_trusted_proxy(make_app):
