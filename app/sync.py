@@ -28,16 +28,16 @@ from sqlalchemy import delete, func, literal, select, union_all, update
 from .errors import APIError
 from .extensions import db
 from .models import Task, TaskTombstone, User, utcnow
-from .security import SIGNED_IN, token_checked, token_params
+from .security import TOKEN_USER, token_checked, token_params
 
 FULL_SYNC = 0  # every change number is above it
 
 
 # Built once, on the table: an ORM UPDATE would also look for the user in the
 # session to update it there, which every write would pay for. Only while the
-# token's user is signed in (SIGNED_IN, app/security.py): a task write checks
+# token's user is signed in (TOKEN_USER, app/security.py): a task write checks
 # its token and takes its number in one statement.
-TAKE_NEXT_CHANGE = (update(User.__table__).where(SIGNED_IN)
+TAKE_NEXT_CHANGE = (update(User.__table__).where(TOKEN_USER)
                     .values(change_seq=User.__table__.c.change_seq + 1).returning(User.__table__.c.change_seq))
 
 

@@ -12,7 +12,7 @@ from ..errors import APIError
 from ..extensions import db
 from ..idempotency import complete, idempotent
 from ..sync import FULL_SYNC, changes_since, decode_cursor, leave_tombstone, next_change
-from ..models import MAX_ID, Task, User, completed_at_after, utcnow
+from ..models import MAX_ID, Task, completed_at_after, utcnow
 from ..schemas import (
     ChangesSchema,
     IdempotencyHeaders,
@@ -66,8 +66,8 @@ def task_columns():
 
 # Built once (composing a statement costs more than running it): the task,
 # found only while the token's user is signed in (one round trip).
-OWN_TASK = select(*task_columns()).join(User, Task.owner_id == User.id).where(
-    Task.id == bindparam("task_id"), SIGNED_IN)
+OWN_TASK = select(*task_columns()).where(
+    Task.id == bindparam("task_id"), Task.owner_id == bindparam("user_id"), SIGNED_IN)
 
 
 def not_written(task_id):
@@ -99,7 +99,7 @@ def page_query(sort_keys):
     Found only while the token's user is signed in: one round trip in all.
     """
     return (select(*task_columns(), func.count().over().label("total"))
-            .join(User, Task.owner_id == User.id).where(SIGNED_IN).order_by(*list_order(sort_keys))
+            .where(Task.owner_id == bindparam("user_id"), SIGNED_IN).order_by(*list_order(sort_keys))
             .limit(bindparam("limit")).offset(bindparam("offset")))
 
 
