@@ -8,13 +8,14 @@ the OpenAPI document, so the documentation cannot drift from the code.
 from functools import wraps
 
 import flask_smorest
+from flask import g
 from flask_jwt_extended import jwt_required
 from marshmallow import RAISE, ValidationError
 from webargs.flaskparser import FlaskParser
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
 from .errors import APIError
-from .security import signed_in_user
+from .security import ensure_signed_in, signed_in_user
 
 
 def read_json_body(request):
@@ -79,17 +80,18 @@ class ApiBlueprint(flask_smorest.Blueprint):
         Flask-JWT-Extended verifies the token; then its user is checked
         (app/security.py): it exists, at the token's version, in a session not
         logged out, or the answer is 401. That check is one statement before
-        the view, unless ``user_checked_by_view``: the view's first statement
-        includes it (``token_checked``, a statement with ``SIGNED_IN``), and
-        the view checks ``signed_in_user()`` itself when that statement finds
-        nothing. tests/test_users.py sends every bad token to every route of
-        the OpenAPI document.
+        the view, unless ``user_checked_by_view``: the view's own statement
+        includes it (``token_checked`` with ``SIGNED_IN`` or ``TOKEN_USER``)
+        and says so when it finds its row (``found_signed_in``). Otherwise the
+        user is read on its own before anything is answered or committed, so
+        a 404, 412 or 422 never goes to a token that deserves a 401.
+        tests/test_users.py sends every bad token to every route of the
+        OpenAPI document, with good requests and bad ones.
 
         Declares the bearer security and the 401 in the OpenAPI document too.
         """
         def decorator(view):
-            if not user_checked_by_view:
-                view = _user_checked_first(view)
+            view = _user_checked_by(view) if user_checked_by_view else _user_checked_first(view)
             view = jwt_required(refresh=refresh)(view)
             view = self.alt_response(401, response="UNAUTHORIZED")(view)
             return self.doc(security=[{"bearerAuth": []}])(view)
@@ -101,4 +103,19 @@ def _user_checked_first(view):
     def wrapper(*args, **kwargs):
         signed_in_user()
         return view(*args, **kwargs)
+    return wrapper
+
+
+def _user_checked_by(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        g.token_check_deferred = True  # no commit before the check (app/security.py)
+        try:
+            response = view(*args, **kwargs)
+        except (APIError, ValidationError, HTTPException) as refusal:
+            if getattr(refusal, "status_code", None) != 401:
+                ensure_signed_in()  # a token that is no longer good: 401 first
+            raise
+        ensure_signed_in()  # no query when the view's statement found the user
+        return response
     return wrapper

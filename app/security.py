@@ -3,9 +3,10 @@
 import uuid
 from functools import lru_cache
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, has_request_context, jsonify, request
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, event, exists, select
+from sqlalchemy.orm import Session
 from werkzeug.local import LocalProxy
 
 from .errors import APIError
@@ -96,14 +97,17 @@ def token_params():
 
     401 when the claims are not those of a token of ours.
     """
-    claims = get_jwt()
-    subject, session_id = claims.get("sub"), claims.get("sid")
-    if not (isinstance(subject, str) and subject.isascii() and subject.isdigit() and isinstance(session_id, str)):
-        raise APIError(401, "Not authenticated")
-    user_id = int(subject)
-    if not 1 <= user_id <= MAX_ID:
-        raise APIError(401, "Not authenticated")
-    return {"user_id": user_id, "version": claims.get("ver"), "session_id": session_id}
+    if "token_params" not in g:
+        claims = get_jwt()
+        subject, session_id = claims.get("sub"), claims.get("sid")
+        if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()
+                and isinstance(session_id, str)):
+            raise APIError(401, "Not authenticated")
+        user_id = int(subject)
+        if not 1 <= user_id <= MAX_ID:
+            raise APIError(401, "Not authenticated")
+        g.token_params = {"user_id": user_id, "version": claims.get("ver"), "session_id": session_id}
+    return g.token_params
 
 
 def token_user_id():
@@ -130,10 +134,38 @@ def signed_in_user():
         if user is None:  # deleted, password changed since, or logged out
             raise APIError(401, "Not authenticated")
         g.signed_in_user = user
+        found_signed_in()
     return g.signed_in_user
 
 
 current_user = LocalProxy(signed_in_user)
+
+
+def found_signed_in():
+    """A statement with the token's checks (token_checked) found its row: the user is signed in."""
+    g.token_user_checked = True
+
+
+def ensure_signed_in():
+    """401 unless the token's user was found signed in during this request (one query if not yet)."""
+    if not g.get("token_user_checked"):
+        signed_in_user()
+
+
+@event.listens_for(Session, "before_commit")
+def _no_commit_before_the_token_is_checked(_session):
+    # A route that checks the token in its own statements (login_required's
+    # user_checked_by_view) cannot commit a write for a token that is no
+    # longer good, even if one of its paths forgot to check.
+    if has_request_context() and g.get("token_check_deferred"):
+        ensure_signed_in()
+
+
+def _forget_the_token(_error):
+    # g outlives the request where a script or a test holds the app context
+    # around several requests: the next request's token is checked again.
+    for name in ("token_params", "signed_in_user", "token_user_checked", "token_check_deferred"):
+        g.pop(name, None)
 
 
 def accept_any_case_bearer():
@@ -155,6 +187,7 @@ def init_jwt(app):
     a client only needs to know it must log in again.
     """
     app.before_request(accept_any_case_bearer)
+    app.teardown_request(_forget_the_token)
     for register in (
         jwt.unauthorized_loader,  # no token
         jwt.invalid_token_loader,  # malformed, forged, wrong type

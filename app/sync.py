@@ -28,7 +28,7 @@ from sqlalchemy import delete, func, literal, select, union_all, update
 from .errors import APIError
 from .extensions import db
 from .models import Task, TaskTombstone, User, utcnow
-from .security import TOKEN_USER, token_checked, token_params
+from .security import TOKEN_USER, found_signed_in, token_checked, token_params
 
 FULL_SYNC = 0  # every change number is above it
 
@@ -50,6 +50,7 @@ def next_change():
     seq = db.session.scalar(token_checked(TAKE_NEXT_CHANGE), token_params())
     if seq is None:
         raise APIError(401, "Not authenticated")
+    found_signed_in()
     return seq
 
 

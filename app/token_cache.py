@@ -10,8 +10,11 @@ signature included, gets the same claims without the work.
 Safe because only verified tokens are kept, keyed by their whole text, in the
 app's own memory (another app, with another key, has its own); the expiry is
 checked again on every use, and an expired or unusual token takes the full
-path, which raises exactly as before. Logging out and password changes are
-checked in the database for every request (app/security.py), not here.
+path, which raises exactly as before (a token past its expiry but within
+JWT_DECODE_LEEWAY takes that path every time). Logging out and password
+changes are checked on every request (app/security.py: the user in the
+database, logouts there or in Redis), not here. The cache is built at
+init_app: the JWT settings are fixed by then.
 
 This overrides one private method, ``_decode_jwt_from_config``, through which
 every decode goes (``jwt_required`` and ``decode_token`` alike); the version

@@ -8,10 +8,14 @@ from datetime import timedelta
 import jwt as pyjwt
 import pytest
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 
+from app.blueprint import ApiBlueprint
 from app.extensions import db
 from app.models import User
+from app.security import token_user_id
+from tests.conftest import AuthActions
+from tests.test_security import REDIS_TEST_URL, redis_available
 
 ME = "/api/v1/users/me"
 NOT_AUTHENTICATED = {"detail": "Not authenticated"}
@@ -129,9 +133,36 @@ def _operations_with_access_tokens(client):
             and operation.get("security") == [{"bearerAuth": []}] and path != "/api/v1/auth/refresh"]
 
 
-def test_every_route_refuses_every_bad_token(app, client, alice, auth):
+def _requests(method, path, task_id):
+    """(url, keyword arguments) of a good request and of bad ones to an operation.
+
+    A bad request must get the token's 401 too, not a 400, 415 or 422 that
+    would tell its sender more than that it must log in again.
+    """
+    body = VALID_BODIES.get((method, path))
+    # Alice's task, and an id that could name no task at all.
+    urls = sorted({path.replace("{task_id}", str(task_id)), path.replace("{task_id}", "0")})
+    for url in urls:
+        yield url, {"json": body}
+        if method == "get":
+            yield url + "?limit=0&sort=nothing&unknown=1", {}
+        else:
+            yield url, {"data": "{", "content_type": "application/json"}
+            yield url, {"data": "title=t", "content_type": "application/x-www-form-urlencoded"}
+            yield url, {"json": {"unknown": 1}, "headers": {"Idempotency-Key": " "}}
+
+
+@pytest.mark.parametrize("store", ["database", "redis"])
+def test_every_route_refuses_every_bad_token(request, make_app, store):
     """Some routes check the token's user inside their own statement (app/blueprint.py's
-    login_required): every route must refuse every bad token, logged-out sessions included."""
+    login_required): every route must refuse every bad token, logged-out sessions included,
+    whatever else is wrong with the request, and do nothing."""
+    if store == "redis" and not redis_available():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    app = make_app(REDIS_URL=REDIS_TEST_URL) if store == "redis" else request.getfixturevalue("app")
+    client = app.test_client()
+    auth = AuthActions(client)
+    alice = auth.headers()
     task_id = client.post("/api/v1/tasks", json={"title": "alice's"}, headers=alice).get_json()["id"]
     logged_out = {"Authorization": "Bearer " + auth.login().get_json()["access_token"]}
     assert client.post("/api/v1/auth/logout", headers=logged_out).status_code == 204
@@ -139,15 +170,53 @@ def test_every_route_refuses_every_bad_token(app, client, alice, auth):
     operations = _operations_with_access_tokens(client)
     assert len(operations) >= 10  # every task and account route, and logout
     for method, path in operations:
-        body = VALID_BODIES.get((method, path))
-        # Alice's task, and an id that could name no task at all.
-        urls = {path.replace("{task_id}", str(task_id)), path.replace("{task_id}", "0")}
-        for (name, value), url in itertools.product(bad.items(), urls):
-            response = client.open(url, method=method.upper(), json=body, headers={"Authorization": value})
-            assert response.status_code == 401, (method, url, name)
+        for (url, arguments), (name, value) in itertools.product(_requests(method, path, task_id), bad.items()):
+            headers = {**arguments.get("headers", {}), "Authorization": value}
+            response = client.open(url, method=method.upper(), **{**arguments, "headers": headers})
+            assert response.status_code == 401, (method, url, arguments, name)
             assert response.get_json() == NOT_AUTHENTICATED, (method, url, name)
             assert response.headers["WWW-Authenticate"] == "Bearer", (method, url, name)
     # Nothing was done on their behalf.
     assert client.get(f"/api/v1/tasks/{task_id}", headers=alice).get_json()["title"] == "alice's"
     assert client.get("/api/v1/tasks", headers=alice).headers["X-Total-Count"] == "1"
     assert client.get(ME, headers=alice).get_json()["username"] == "alice"
+
+
+def test_a_route_that_forgets_to_check_the_token_commits_nothing(make_app):
+    """The safety net behind login_required(user_checked_by_view=True): no commit, no answer
+    before the token's user is checked, even in a view that never checks it."""
+    app = make_app()
+    forgetful = ApiBlueprint("forgetful", __name__)
+
+    @forgetful.post("/forgetful")
+    @forgetful.login_required(user_checked_by_view=True)
+    def rename_without_checking():
+        db.session.execute(update(User).where(User.id == token_user_id()).values(username="renamed"))
+        db.session.commit()
+        return {}
+
+    app.register_blueprint(forgetful)
+    client = app.test_client()
+    auth = AuthActions(client)
+    alice = auth.headers()
+    assert client.post("/forgetful", headers=alice).status_code == 200  # a good token: the view runs
+    assert client.get(ME, headers=alice).get_json()["username"] == "renamed"
+    assert client.post("/api/v1/auth/logout", headers=alice).status_code == 204
+    with app.app_context():
+        db.session.execute(update(User).values(username="alice"))
+        db.session.commit()
+    response = client.post("/forgetful", headers=alice)
+    assert response.status_code == 401
+    assert response.get_json() == NOT_AUTHENTICATED
+    with app.app_context():
+        assert db.session.scalar(select(User.username)) == "alice"
+
+
+def test_each_request_checks_its_own_token_in_one_app_context(app, client, alice, bob):
+    """As in a script or a test that holds the app context around several requests."""
+    assert client.post("/api/v1/auth/logout", headers=bob).status_code == 204
+    with app.app_context():
+        assert client.get("/api/v1/tasks", headers=alice).status_code == 200
+        assert client.get("/api/v1/tasks", headers=bob).status_code == 401
+        assert client.get(ME, headers=alice).get_json()["username"] == "alice"
+        assert client.get(ME, headers=bob).status_code == 401

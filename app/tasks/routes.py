@@ -23,7 +23,7 @@ from ..schemas import (
     TaskSchema,
     TaskUpdateSchema,
 )
-from ..security import SIGNED_IN, current_user, signed_in_user, token_checked, token_params, token_user_id
+from ..security import SIGNED_IN, current_user, found_signed_in, token_checked, token_params, token_user_id
 from .versions import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, conditional_get, etag, write_precondition
 
 bp = ApiBlueprint("tasks", __name__, url_prefix="/tasks", description="The signed-in user's tasks.")
@@ -46,9 +46,8 @@ def own_task(task_id):
 
 def checked_id(task_id):
     # An id beyond PostgreSQL's integer names no task (and PostgreSQL would
-    # refuse to compare with it): 404, once the token is known to be good.
+    # refuse to compare with it).
     if not 1 <= task_id <= MAX_ID:
-        signed_in_user()
         raise APIError(404, "Task not found")
     return task_id
 
@@ -169,12 +168,12 @@ def list_tasks(query, **_conditions):
         statement = statement.where(*filters)
     rows = db.session.execute(statement, {**token_params(), "limit": limit, "offset": offset}).all()
     if rows:
+        found_signed_in()
         total = rows[0].total
     elif offset:  # past the end: the total still counts what matches
         total = db.session.scalar(select(func.count()).select_from(Task).where(
             Task.owner_id == current_user.id, *filters))
-    else:  # nothing matches, or the token's user is not signed in (401)
-        signed_in_user()
+    else:  # nothing matches (or the token is no longer good: login_required checks)
         total = 0
     headers = {"X-Total-Count": str(total), "Link": paging_links(total, limit, offset)}
     return jsonify([dict(zip(TASK_FIELDS, row)) for row in rows]), headers
@@ -190,8 +189,8 @@ def list_tasks(query, **_conditions):
 def get_task(task_id):
     task = db.session.execute(token_checked(OWN_TASK), {**token_params(), "task_id": checked_id(task_id)}).first()
     if task is None:
-        signed_in_user()  # 401 rather than 404 if that is why
-        raise APIError(404, "Task not found")
+        raise APIError(404, "Task not found")  # (a 401 first if that is why: login_required checks)
+    found_signed_in()
     return jsonify(dict(zip(TASK_FIELDS, task))), {"ETag": f'"{etag(task)}"'}
 
 
