@@ -44,7 +44,9 @@ class DatabaseRevocations:
         return db.session.execute(delete(RevokedSession).where(RevokedSession.expires_at < utcnow())).rowcount
 
 
-@lru_cache(maxsize=8)
+# Every statement that checks a token: the user lookup, a task, the change
+# number and the list in each of its (at most 64) sort orders.
+@lru_cache(maxsize=128)
 def _not_revoked(query):
     return query.where(~exists().where(RevokedSession.session_id == bindparam("session_id")))
 
