@@ -199,9 +199,9 @@ def chart(rows, path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint")
+    parser.add_argument("--seconds", type=int, default=4, help="wrk duration per endpoint")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3, help="measurements of each endpoint, between baselines")
+    parser.add_argument("--rounds", type=int, default=7, help="measurements of each endpoint, between baselines")
     parser.add_argument("--scale", choices=["none", "small", "full"], default="full",
                         help="tasks in the scale run: none, 1,000 only, or 1,000 then 1,000,000")
     args = parser.parse_args()
@@ -271,6 +271,7 @@ def main():
         for name, results in runs.items():
             ratios = [r["rps"] / ((baselines[i]["rps"] + baselines[i + 1]["rps"]) / 2) for r, i in results]
             table.append({"name": name, "rps": median(r["rps"] for r, _ in results), "ratio": median(ratios),
+                          "spread": f"{min(ratios):.2f}-{max(ratios):.2f}",
                           "p50": median(r["p50"] for r, _ in results), "p99": median(r["p99"] for r, _ in results),
                           "errors": sum(r["errors"] for r, _ in results)})
         table.append({"name": "POST /auth/login (bcrypt 12, 4 connections)", **login, "ratio": login["rps"] / base_rps})
@@ -301,17 +302,18 @@ def report(table, scale, before, after, args):
         f"`make bench` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: wrk, {args.connections} connections, "
         f"{args.seconds} s a run, {args.rounds} rounds, against gunicorn.conf.py with 2 gthread workers of 4 "
         "threads, PostgreSQL on the same machine. Each endpoint run sits between two runs of the bare Flask "
-        "route; ratio = its requests per second / the mean of those two, the median over the rounds "
+        "route; ratio = its requests per second / the mean of those two, the median over the rounds, with "
+        "the lowest and highest round beside it "
         f"(baseline runs: first {before['rps']:.0f}, last {after['rps']:.0f} req/s). Latencies are medians too.",
         "",
-        "| Endpoint | req/s | ratio | target | p50 ms | p99 ms | non-2xx |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| Endpoint | req/s | ratio | rounds' ratios | target | p50 ms | p99 ms | non-2xx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in table:
         target = TARGETS.get(row["name"])
         mark = "" if target is None else (f"{target:.2f} {'met' if row['ratio'] >= target else 'MISSED'}")
-        lines.append(f"| {row['name']} | {row['rps']:.0f} | {row['ratio']:.2f} | {mark} | {row['p50']:.2f} | "
-                     f"{row['p99']:.2f} | {row['errors']} |")
+        lines.append(f"| {row['name']} | {row['rps']:.0f} | {row['ratio']:.2f} | {row.get('spread', '')} | {mark} | "
+                     f"{row['p50']:.2f} | {row['p99']:.2f} | {row['errors']} |")
     measured = [row for row in table if row["name"] in TARGETS or row["name"] == "PUT /tasks/{id}"]
     worst = max(row["p99"] for row in measured)
     lines += ["", f"p99 of the API endpoints at {args.connections} connections: at most {worst:.2f} ms "
