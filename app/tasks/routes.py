@@ -37,7 +37,7 @@ LIST_HEADERS = {"X-Total-Count": {"schema": {"type": "integer"}, "description": 
 def own_task(task_id):
     """The condition that picks the token's user's task ``task_id``.
 
-    Every write goes through it, and every read through OWN_TASK, so another
+    Every write goes through it, and every read through OWN_TASKS, so another
     user's task is never found: a 404, exactly like a missing one. (A write
     has checked its token with its change number, next_change, first.)
     """
@@ -63,10 +63,11 @@ def task_columns():
     return [getattr(Task, name) for name in TASK_FIELDS]
 
 
-# Built once (composing a statement costs more than running it): the task,
-# found only while the token's user is signed in (one round trip).
-OWN_TASK = select(*task_columns()).where(
-    Task.id == bindparam("task_id"), Task.owner_id == bindparam("user_id"), SIGNED_IN)
+# What every read may find: the token's user's tasks, and only while that
+# user is signed in (the token's checks ride along: one round trip).
+OWN_TASKS = (Task.owner_id == bindparam("user_id")) & SIGNED_IN
+# Built once (composing a statement costs more than running it).
+OWN_TASK = select(*task_columns()).where(Task.id == bindparam("task_id"), OWN_TASKS)
 
 
 def not_written(task_id):
@@ -93,12 +94,9 @@ def list_filters(query):
 
 @lru_cache(maxsize=64)
 def page_query(sort_keys):
-    """One page and the total (a window count), built once per order.
-
-    Found only while the token's user is signed in: one round trip in all.
-    """
+    """One page and the total (a window count, so one round trip), built once per order."""
     return (select(*task_columns(), func.count().over().label("total"))
-            .where(Task.owner_id == bindparam("user_id"), SIGNED_IN).order_by(*list_order(sort_keys))
+            .where(OWN_TASKS).order_by(*list_order(sort_keys))
             .limit(bindparam("limit")).offset(bindparam("offset")))
 
 
