@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+import redis
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -24,6 +25,8 @@ from config import database_url as config_database_url
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/taskapi_test"
 ROOT = Path(__file__).resolve().parent.parent
+# Redis for the tests that need one (revocations, shared rate limits): its database 15.
+REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
 
 
 def ensure_postgres_database(url):
@@ -231,3 +234,10 @@ def serve(app, app_env):
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
+
+
+def redis_available():
+    try:
+        return redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return False

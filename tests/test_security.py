@@ -16,17 +16,10 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import RevokedSession, utcnow
+from tests.conftest import REDIS_TEST_URL, redis_available
 from tests.http import call
 
-REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
 ME = "/api/v1/users/me"
-
-
-def redis_available():
-    try:
-        return redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        return False
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from app.blueprint import ApiBlueprint
 from app.extensions import db
 from app.models import User
 from app.security import token_user_id
-from tests.conftest import AuthActions
-from tests.test_security import REDIS_TEST_URL, redis_available
+from tests.conftest import REDIS_TEST_URL, AuthActions, redis_available
 
 ME = "/api/v1/users/me"
 NOT_AUTHENTICATED = {"detail": "Not authenticated"}
