@@ -36,7 +36,7 @@ def add_security_headers(response):
 
 
 class NoCookieSessions(SessionInterface):
-    """No Flask session: the API keeps nothing between requests but in its database.
+    """No Flask session: a client's state lives in its token and in the database, never in a cookie.
 
     Flask's default reads the session cookie and builds a signing serializer
     on every request, a tenth of a bare request's time here, for a session
