@@ -102,13 +102,20 @@ class Task(db.Model):
     )
 
     def __init__(self, **fields):
-        # One clock reading, so a new task's created_at equals its updated_at.
-        now = utcnow()
-        fields.setdefault("created_at", now)
-        fields.setdefault("updated_at", now)
-        if fields.get("completed"):
-            fields.setdefault("completed_at", now)
-        super().__init__(**fields)
+        super().__init__(**new_task_values(fields))
+
+
+def new_task_values(fields):
+    """A new task's column values: ``fields`` with its timestamps.
+
+    One clock reading, so a new task's created_at equals its updated_at.
+    (For ``Task(...)`` and for the INSERT that POST /tasks sends.)
+    """
+    now = utcnow()
+    values = {"created_at": now, "updated_at": now, **fields}
+    if values.get("completed"):
+        values.setdefault("completed_at", now)
+    return values
 
 
 def completed_at_after(completed, now):

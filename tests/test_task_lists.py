@@ -4,6 +4,10 @@ import re
 
 import pytest
 
+from app.extensions import db
+from app.models import Task
+from app.schemas import TaskSchema
+
 TASKS = "/api/v1/tasks"
 
 
@@ -163,23 +167,32 @@ def test_bad_query_values_are_422(client, alice, query, field):
     assert list(response.get_json()["errors"]) == [field]
 
 
-def test_a_page_and_a_read_send_tasks_exactly_as_the_schema_dumps_them(client, alice):
-    """The list and a single read send rows as they are (app/tasks/routes.py): every field,
-    typed and written exactly as TaskSchema dumps a task (as the create answers), in the same order."""
+def test_every_answer_sends_tasks_exactly_as_the_schema_dumps_them(app, client, alice):
+    """Create, update, the list and a single read send rows as the statement returns them
+    (app/tasks/routes.py): every field, typed and written exactly as TaskSchema dumps the
+    task as stored, in the same order."""
     created = [
         create(client, alice, title="Plain"),
         create(client, alice, title="Äpfel ✓ 🍎", description="with \"quotes\" and\nnewlines", completed=True,
                due_date="2026-12-24T18:30:00+01:00"),
         create(client, alice, title="Due at midnight", due_date="2027-01-01T00:00:00Z", description=None),
     ]
+    updated = client.put(f"{TASKS}/{created[0]['id']}", json={"completed": True, "description": "now done"},
+                         headers=alice)
+    assert updated.status_code == 200
+    created[0] = updated.get_json()
+    with app.app_context():
+        stored = [TaskSchema().dump(db.session.get(Task, task["id"])) for task in created]
+    assert [list(task.items()) for task in created] == [list(task.items()) for task in stored]
     page = client.get(TASKS, headers=alice)
     assert page.status_code == 200
-    assert [list(task.items()) for task in page.get_json()] == [list(task.items()) for task in created]
-    for task in created:
+    assert [list(task.items()) for task in page.get_json()] == [list(task.items()) for task in stored]
+    for task in stored:
         alone = client.get(f"{TASKS}/{task['id']}", headers=alice)
         assert list(alone.get_json().items()) == list(task.items())
     assert page.get_json()[1]["due_date"] == "2026-12-24T17:30:00+00:00"
-    assert page.get_json()[1]["completed_at"] is not None
+    assert page.get_json()[0]["completed_at"] is not None and page.get_json()[1]["completed_at"] is not None
+    assert page.get_json()[0]["updated_at"] > page.get_json()[0]["created_at"]
 
 
 def test_an_unknown_field_named_with_a_lone_surrogate_is_a_422(client, alice):

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select, update
 from app.blueprint import ApiBlueprint
 from app.extensions import db
 from app.models import User
+from app.schemas import UserSchema
 from app.security import token_user_id
 from tests.conftest import REDIS_TEST_URL, AuthActions, redis_available
 
@@ -27,6 +28,16 @@ def test_me_returns_the_profile_and_never_the_hash(client, alice):
     assert set(body) == {"id", "username", "email"}
     assert isinstance(body["id"], int)
     assert (body["username"], body["email"]) == ("alice", "alice@example.com")
+
+
+def test_me_is_sent_exactly_as_the_schema_dumps_the_user(app, client, auth):
+    """The row is sent as it is (app/users/routes.py): UserSchema's fields, in its order."""
+    headers = auth.headers("Zoë", "zoe@example.com")
+    body = client.get(ME, headers=headers).get_json()
+    with app.app_context():
+        stored = UserSchema().dump(db.session.get(User, body["id"]))
+    assert list(body.items()) == list(stored.items())
+    assert body["username"] == "Zoë"
 
 
 def test_each_token_names_its_own_user(client, alice, bob):
