@@ -5,6 +5,8 @@
   isolation level, every statement takes its own snapshot anyway, so a read
   sees exactly what it would inside a transaction. Writes keep their
   transactions.
+- The hot reads (the signed-in user, a task, a page of tasks) run without
+  the ORM session (``read_rows``).
 - A pooled PostgreSQL connection is checked without a round trip when it is
   taken from the pool: an idle connection has nothing to read, so a readable
   one holds the server's goodbye (a restart, Neon suspending its compute, an
@@ -29,15 +31,39 @@ from .extensions import db
 READ_METHODS = ("GET", "HEAD")
 
 
+def _in_a_read():
+    return has_request_context() and request.method in READ_METHODS
+
+
+def _autocommit(connection):
+    # Before the connection's first statement, so psycopg2 has sent no BEGIN
+    # yet. The driver's own flag costs no round trip, where SQLAlchemy's
+    # isolation_level option would send a SET to reset it afterwards.
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, PostgreSQLConnection):
+        dbapi_connection.autocommit = True
+
+
 @event.listens_for(Session, "after_begin")
 def _read_in_autocommit(_session, _transaction, connection):
-    dbapi_connection = connection.connection.dbapi_connection
-    if (has_request_context() and request.method in READ_METHODS
-            and isinstance(dbapi_connection, PostgreSQLConnection)):
-        # Before the session's first statement, so psycopg2 has sent no BEGIN
-        # yet. The driver's own flag costs no round trip, where SQLAlchemy's
-        # isolation_level option would send a SET to reset it afterwards.
-        dbapi_connection.autocommit = True
+    if _in_a_read():
+        _autocommit(connection)
+
+
+def read_rows(statement, params):
+    """The rows of a read-only Core statement (built on tables, not models).
+
+    In a read request, on a pooled connection of its own, in autocommit,
+    without the ORM session: the session's bookkeeping (its transaction, its
+    connection, closing it) cost a third of a hot read's database time
+    (measured: 290 against 205 µs for the signed-in user's row). In a write,
+    in the request's session, inside its transaction.
+    """
+    if not _in_a_read():
+        return db.session.execute(statement, params).all()
+    with db.engine.connect() as connection:
+        _autocommit(connection)
+        return connection.execute(statement, params).all()
 
 
 @event.listens_for(Pool, "checkin")

@@ -9,8 +9,9 @@ from sqlalchemy import bindparam, event, exists, select
 from sqlalchemy.orm import Session
 from werkzeug.local import LocalProxy
 
+from .connections import read_rows
 from .errors import APIError
-from .extensions import bcrypt, db, jwt
+from .extensions import bcrypt, jwt
 from .models import MAX_ID, User
 
 PASSWORD_MIN_LENGTH = 8
@@ -130,10 +131,10 @@ def token_checked(statement):
 def signed_in_user():
     """The token's user (a row of users), checked in the database once per request; 401 if not signed in."""
     if "signed_in_user" not in g:
-        user = db.session.execute(token_checked(USER_BY_TOKEN), token_params()).first()
-        if user is None:  # deleted, password changed since, or logged out
+        rows = read_rows(token_checked(USER_BY_TOKEN), token_params())
+        if not rows:  # deleted, password changed since, or logged out
             raise APIError(401, "Not authenticated")
-        g.signed_in_user = user
+        g.signed_in_user = rows[0]
         found_signed_in()
     return g.signed_in_user
 

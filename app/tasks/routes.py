@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..blueprint import ApiBlueprint
+from ..connections import read_rows
 from ..errors import APIError
 from ..extensions import db
 from ..idempotency import complete, idempotent
@@ -172,7 +173,7 @@ def list_tasks(query, **_conditions):
     statement = token_checked(page_query(tuple(query.get("sort", [("id", False)]))))
     if filters:  # (a new statement: the plain list keeps the one built once)
         statement = statement.where(*filters)
-    rows = db.session.execute(statement, {**token_params(), "limit": limit, "offset": offset}).all()
+    rows = read_rows(statement, {**token_params(), "limit": limit, "offset": offset})
     if rows:
         found_signed_in()
         total = rows[0].total
@@ -193,10 +194,11 @@ def list_tasks(query, **_conditions):
 @bp.alt_response(404, response="NOT_FOUND")
 @bp.doc(parameters=[IF_NONE_MATCH])
 def get_task(task_id):
-    task = db.session.execute(token_checked(OWN_TASK), {**token_params(), "task_id": checked_id(task_id)}).first()
-    if task is None:
+    rows = read_rows(token_checked(OWN_TASK), {**token_params(), "task_id": checked_id(task_id)})
+    if not rows:
         raise APIError(404, "Task not found")  # (a 401 first if that is why: login_required checks)
     found_signed_in()
+    task = rows[0]
     return jsonify(task_body(task)), {"ETag": f'"{etag(task)}"'}
 
 
