@@ -96,7 +96,7 @@ def _end_a_reads_session(_error):
     # cannot continue the read's autocommit transaction. (remove(), as
     # Flask-SQLAlchemy does at the end of the app context: a request that
     # never used the database, /healthz say, gets no session made for it.)
-    if request.method in READ_METHODS:
+    if _in_a_read():
         db.session.remove()
 
 

@@ -12,7 +12,7 @@ from werkzeug.local import LocalProxy
 from .connections import read_rows
 from .errors import APIError
 from .extensions import bcrypt, jwt
-from .models import MAX_ID, User
+from .models import MAX_ID, users
 
 PASSWORD_MIN_LENGTH = 8
 # bcrypt reads only the first 72 bytes of a password (bcrypt 5 raises past
@@ -84,10 +84,10 @@ def _not_authenticated(*_reason):
 # includes this condition is built once, not per request. Hot reads and the
 # writes' change counter include it in their own statement (see
 # ApiBlueprint.login_required): authentication and data in one round trip.
-TOKEN_USER = (User.id == bindparam("user_id")) & (User.token_version == bindparam("version"))
+TOKEN_USER = (users.c.id == bindparam("user_id")) & (users.c.token_version == bindparam("version"))
 # The user as a row of the table, not an ORM object: read-only, and a tenth
 # cheaper to load (every write goes through an UPDATE statement anyway).
-USER_BY_TOKEN = select(*User.__table__.c).where(TOKEN_USER)
+USER_BY_TOKEN = select(*users.c).where(TOKEN_USER)
 # The same, in a statement on another table. (An EXISTS rather than a join:
 # PostgreSQL plans it in half the time, which counts as it plans every statement.)
 SIGNED_IN = exists().where(TOKEN_USER)

@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, literal, select, union_all, update
 
 from .errors import APIError
 from .extensions import db
-from .models import Task, TaskTombstone, User, utcnow
+from .models import Task, TaskTombstone, User, users, utcnow
 from .security import TOKEN_USER, found_signed_in, token_checked, token_params
 
 FULL_SYNC = 0  # every change number is above it
@@ -37,8 +37,8 @@ FULL_SYNC = 0  # every change number is above it
 # session to update it there, which every write would pay for. Only while the
 # token's user is signed in (TOKEN_USER, app/security.py): a task write checks
 # its token and takes its number in one statement.
-TAKE_NEXT_CHANGE = (update(User.__table__).where(TOKEN_USER)
-                    .values(change_seq=User.__table__.c.change_seq + 1).returning(User.__table__.c.change_seq))
+TAKE_NEXT_CHANGE = (update(users).where(TOKEN_USER)
+                    .values(change_seq=users.c.change_seq + 1).returning(users.c.change_seq))
 
 
 def next_change():

@@ -222,7 +222,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=4, help="wrk duration per endpoint")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=int(SERVER_ENV["GUNICORN_THREADS"]),
-                        help="gunicorn threads per worker, for both servers")
+                        help="gunicorn threads per worker, for both servers (each worker's pool "
+                             "holds DB_POOL_SIZE + DB_MAX_OVERFLOW = 10 connections: more threads wait for one)")
     parser.add_argument("--rounds", type=int, default=7, help="measurements of each endpoint, between baselines")
     parser.add_argument("--scale", choices=["none", "small", "full"], default="full",
                         help="tasks in the scale run: none, 1,000 only, or 1,000 then 1,000,000")

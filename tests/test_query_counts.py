@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import event
 
 from app.extensions import db
+from tests.conftest import AuthActions
 
 TASKS = "/api/v1/tasks"
 
@@ -107,3 +108,44 @@ def test_a_write_after_a_read_in_one_app_context_is_a_transaction(app, client, a
             assert client.post(TASKS, json={"title": "after a read"}, headers=alice).status_code == 201
     assert statements.autocommit == [True] + [False] * (len(statements) - 1)
 
+
+
+def test_the_hot_statements_are_plain_sql_not_orm():
+    """Built on the tables (app/models.py): a model's attribute anywhere in one would send
+    every request's statement through the ORM's compile and loading steps, a fifth slower,
+    with nothing else to show for it. (``_propagate_attrs`` is where SQLAlchemy marks a
+    statement for the ORM; SQLAlchemy is pinned in requirements.txt.)"""
+    from app.revocation import _not_revoked
+    from app.security import USER_BY_TOKEN
+    from app.sync import TAKE_NEXT_CHANGE
+    from app.tasks.routes import INSERT_TASK, OWN_TASK, page_query
+
+    token_checked = [USER_BY_TOKEN, OWN_TASK, page_query((("id", False),)),
+                     page_query((("due_date", True), ("title", False))), TAKE_NEXT_CHANGE]
+    for statement in token_checked + [_not_revoked(statement) for statement in token_checked] + [INSERT_TASK]:
+        assert "compile_state_plugin" not in statement._propagate_attrs, statement
+
+
+def test_a_read_holds_one_pooled_connection_at_a_time(make_app):
+    """read_rows takes a connection of its own beside the session's (app/connections.py): a
+    read that held both at once would wait for the pool under load. With a pool of one, such
+    a read would time out as a 503; every read route answers, signed in and logged out."""
+    app = make_app(DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="1")
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite's engine has no such pool settings")
+    client = app.test_client()
+    headers = AuthActions(client).headers()
+    task = client.post(TASKS, json={"title": "t"}, headers=headers).get_json()["id"]
+    cursor = client.get(f"{TASKS}/changes", headers=headers).get_json()["next_cursor"]
+    reads = ["/api/v1/users/me", TASKS, f"{TASKS}?q=t&completed=false", f"{TASKS}?offset=50",
+             f"{TASKS}?offset=50&q=nothing", f"{TASKS}/{task}", f"{TASKS}/999999",
+             f"{TASKS}/changes", f"{TASKS}/changes?since={cursor}"]
+    expected = {"/api/v1/users/me": 200, f"{TASKS}/999999": 404}
+    for method in ("GET", "HEAD"):
+        for path in reads:
+            assert client.open(path, method=method, headers=headers).status_code == expected.get(path, 200), path
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    for method in ("GET", "HEAD"):
+        for path in reads:
+            assert client.open(path, method=method, headers=headers).status_code == 401, path

@@ -167,7 +167,7 @@ def test_bad_query_values_are_422(client, alice, query, field):
     assert list(response.get_json()["errors"]) == [field]
 
 
-def test_every_answer_sends_tasks_exactly_as_the_schema_dumps_them(app, client, alice):
+def test_creates_updates_reads_and_pages_send_tasks_exactly_as_the_schema_dumps_them(app, client, alice):
     """Create, update, the list and a single read send rows as the statement returns them
     (app/tasks/routes.py): every field, typed and written exactly as TaskSchema dumps the
     task as stored, in the same order."""

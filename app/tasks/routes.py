@@ -13,7 +13,7 @@ from ..errors import APIError
 from ..extensions import db
 from ..idempotency import complete, idempotent
 from ..sync import FULL_SYNC, changes_since, decode_cursor, leave_tombstone, next_change
-from ..models import MAX_ID, Task, completed_at_after, new_task_values, tasks, utcnow
+from ..models import MAX_ID, completed_at_after, new_task_values, tasks, utcnow
 from ..schemas import (
     ChangesSchema,
     IdempotencyHeaders,
@@ -42,7 +42,7 @@ def own_task(task_id):
     user's task is never found: a 404, exactly like a missing one. (A write
     has checked its token with its change number, next_change, first.)
     """
-    return (tasks.id == checked_id(task_id)) & (tasks.owner_id == token_user_id())
+    return (tasks.c.id == checked_id(task_id)) & (tasks.c.owner_id == token_user_id())
 
 
 def checked_id(task_id):
@@ -53,8 +53,8 @@ def checked_id(task_id):
     return task_id
 
 
-# Every answer sends tasks as rows of exactly TaskSchema's fields, in its
-# order, as the statement returns them: dumping ORM objects field by field
+# A create, an update, a task and a page send tasks as rows of exactly
+# TaskSchema's fields, in its order, as the statement returns them: dumping ORM objects field by field
 # through marshmallow cost more than all the rest of a list request, and the
 # ORM's flush was a third of a create (in profiles). TaskSchema still
 # documents them; tests/test_task_lists.py checks that they equal its dump.
@@ -62,7 +62,7 @@ TASK_FIELDS = tuple(TaskSchema().dump_fields)
 
 
 def task_columns():
-    return [tasks[name] for name in TASK_FIELDS]
+    return [tasks.c[name] for name in TASK_FIELDS]
 
 
 def task_body(row):
@@ -72,16 +72,16 @@ def task_body(row):
 
 # What every read may find: the token's user's tasks, and only while that
 # user is signed in (the token's checks ride along: one round trip).
-OWN_TASKS = (tasks.owner_id == bindparam("user_id")) & SIGNED_IN
+OWN_TASKS = (tasks.c.owner_id == bindparam("user_id")) & SIGNED_IN
 # Built once (composing a statement costs more than running it).
-OWN_TASK = select(*task_columns()).where(tasks.id == bindparam("task_id"), OWN_TASKS)
+OWN_TASK = select(*task_columns()).where(tasks.c.id == bindparam("task_id"), OWN_TASKS)
 # Writes go to the table, not through the ORM: one statement each, returning the answer.
-INSERT_TASK = insert(Task.__table__).returning(*task_columns())
+INSERT_TASK = insert(tasks).returning(*task_columns())
 
 
 def not_written(task_id):
     """Why a conditional write matched no row: the task is gone, or it changed."""
-    if db.session.scalar(select(tasks.id).where(own_task(task_id))) is None:
+    if db.session.scalar(select(tasks.c.id).where(own_task(task_id))) is None:
         return APIError(404, "Task not found")
     return APIError(412, "Task has changed since it was read")
 
@@ -90,14 +90,14 @@ def list_filters(query):
     """The filters the query asks for, beyond the owner."""
     conditions = []
     if "completed" in query:
-        conditions.append(tasks.completed == query["completed"])
+        conditions.append(tasks.c.completed == query["completed"])
     if "due_after" in query:
-        conditions.append(tasks.due_date >= query["due_after"])
+        conditions.append(tasks.c.due_date >= query["due_after"])
     if "due_before" in query:
-        conditions.append(tasks.due_date < query["due_before"])
+        conditions.append(tasks.c.due_date < query["due_before"])
     if "q" in query:
-        conditions.append(or_(tasks.title.icontains(query["q"], autoescape=True),
-                              tasks.description.icontains(query["q"], autoescape=True)))
+        conditions.append(or_(tasks.c.title.icontains(query["q"], autoescape=True),
+                              tasks.c.description.icontains(query["q"], autoescape=True)))
     return conditions
 
 
@@ -113,10 +113,10 @@ def list_order(sort_keys):
     """ORDER BY for ``sort``, ties broken by id; missing due dates sort last either way."""
     order = []
     for name, descending in sort_keys:
-        column = tasks[name]
+        column = tasks.c[name]
         order.append((column.desc() if descending else column.asc()).nulls_last())
     if "id" not in (name for name, _ in sort_keys):
-        order.append(tasks.id.asc())
+        order.append(tasks.c.id.asc())
     return order
 
 
@@ -178,8 +178,8 @@ def list_tasks(query, **_conditions):
         found_signed_in()
         total = rows[0].total
     elif offset:  # past the end: the total still counts what matches
-        total = db.session.scalar(select(func.count()).select_from(Task.__table__).where(
-            tasks.owner_id == current_user.id, *filters))
+        total = db.session.scalar(select(func.count()).select_from(tasks).where(
+            tasks.c.owner_id == current_user.id, *filters))
     else:  # nothing matches (or the token is no longer good: login_required checks)
         total = 0
     headers = {"X-Total-Count": str(total), "Link": paging_links(total, limit, offset)}
@@ -218,7 +218,7 @@ def update_task(changes, task_id):
     # concurrent change or delete.
     seq = next_change()  # first: checks the token
     task = db.session.execute(
-        update(Task.__table__).where(own_task(task_id), write_precondition())
+        update(tasks).where(own_task(task_id), write_precondition())
         .values(**changes, updated_at=now, change_seq=seq).returning(*task_columns())
     ).first()
     if task is None:
@@ -236,7 +236,7 @@ def update_task(changes, task_id):
 def delete_task(task_id):
     seq = next_change()  # first: checks the token
     # One DELETE: of two concurrent deletes, only the one that removed the row gets 204.
-    if db.session.execute(delete(Task.__table__).where(own_task(task_id), write_precondition())).rowcount == 0:
+    if db.session.execute(delete(tasks).where(own_task(task_id), write_precondition())).rowcount == 0:
         raise not_written(task_id)
     leave_tombstone(task_id, token_user_id(), seq)  # so that syncing devices learn of it
     db.session.commit()

@@ -40,12 +40,12 @@ def write_precondition():
     """
     conditions = []
     if request.if_match and not request.if_match.star_tag:
-        conditions.append(tasks.updated_at.in_(_versions(request.if_match, weak=False)))
+        conditions.append(tasks.c.updated_at.in_(_versions(request.if_match, weak=False)))
     if request.if_none_match:
         if request.if_none_match.star_tag:
             conditions.append(false())
         else:
-            conditions.append(tasks.updated_at.not_in(_versions(request.if_none_match, weak=True)))
+            conditions.append(tasks.c.updated_at.not_in(_versions(request.if_none_match, weak=True)))
     return and_(true(), *conditions)
 
 
