@@ -76,8 +76,13 @@ def empty_database_of_our_own(name):
     return url
 
 
+def connect(url):
+    """A plain psycopg2 connection to ``url`` (an app URL names the psycopg2 driver)."""
+    return psycopg2.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+
+
 def sql(url, statement, params=None):
-    conn = psycopg2.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    conn = connect(url)
     with conn, conn.cursor() as cur:
         cur.execute(statement, params)
         rows = cur.fetchall() if cur.description else None
@@ -172,7 +177,7 @@ def settle(url):
     through it on the same two cores (and the first reads set hint bits),
     which the first scale runs measured as the table's size.
     """
-    conn = psycopg2.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+    conn = connect(url)
     conn.autocommit = True  # VACUUM cannot run in a transaction
     with conn.cursor() as cur:
         cur.execute("VACUUM (ANALYZE) users, tasks")

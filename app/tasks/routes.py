@@ -150,13 +150,13 @@ def create_task(fields, **_headers):
     values = new_task_values({**fields, "owner_id": token_user_id(), "change_seq": seq})
     try:
         task = db.session.execute(INSERT_TASK, values).one()
-        headers = {"ETag": f'"{etag(task)}"'}
-        complete(201, lambda: task_body(task), headers)
+        body, headers = task_body(task), {"ETag": f'"{etag(task)}"'}
+        complete(201, lambda: body, headers)
         db.session.commit()
     except IntegrityError:  # the account was deleted while this request ran
         db.session.rollback()
         raise APIError(401, "Not authenticated") from None
-    return jsonify(task_body(task)), 201, headers
+    return jsonify(body), 201, headers
 
 
 @bp.get("")
