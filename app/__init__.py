@@ -11,15 +11,15 @@ from .cli import init_cli
 from .connections import init_connections
 from .docs import bp as docs_bp
 from .errors import register_error_handlers
-from .extensions import api, bcrypt, db, jwt, limiter, migrate
+from .extensions import api, bcrypt, db, limiter, migrate
 from .headers import init_headers
 from .health import bp as health_bp
 from .json_provider import JSONProvider
 from .observability import init_metrics, init_observability
 from .revocation import init_revocations
 from .schemas import ErrorSchema
-from .security import init_jwt
 from .tasks.routes import bp as tasks_bp
+from .tokens import init_tokens
 from .users.routes import bp as users_bp
 
 API_PREFIX = "/api/v1"
@@ -35,13 +35,12 @@ def create_app():
     init_observability(app)
     init_metrics(app)
     db.init_app(app)
-    init_connections(app)
+    init_connections(app)  # the engine's listeners
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
-    jwt.init_app(app)
-    bcrypt.init_app(app)
-    limiter.init_app(app)
-    init_jwt(app)
+    init_tokens(app)
     init_revocations(app)
+    bcrypt.init_app(app)
+    limiter.init_app(app)  # only on blueprints with a limit (extensions.py)
     init_headers(app)
     if app.config["CORS_ORIGINS"]:
         CORS(app, resources={API_PREFIX + "/*": {"origins": app.config["CORS_ORIGINS"]}},

@@ -1,21 +1,25 @@
-"""The blueprint every resource uses: flask-smorest, reading JSON strictly.
+"""The blueprint every resource uses: a view's decorators are its line of the contract.
 
-``@bp.arguments(Schema)`` validates the body (or the query string) and
-``@bp.response(status, Schema)`` dumps the result; the same schemas build
-the OpenAPI document, so the documentation cannot drift from the code.
+``@bp.login_required()`` hands the view the signed-in user; ``@bp.arguments(Schema)``
+validates the body (or the query string) strictly; ``@bp.response(status, Schema)``
+dumps what the view returns; ``@bp.rate_limit(SETTING)`` limits it. The same
+schemas build the OpenAPI document, so the documentation cannot drift from the
+code. A write request is one transaction, committed here after its view answers.
 """
 
 from functools import wraps
 
 import flask_smorest
-from flask import g
+from flask import current_app
 from flask_jwt_extended import jwt_required
 from marshmallow import RAISE, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
+from .connections import READ_METHODS
 from .errors import APIError
-from .security import ensure_signed_in, signed_in_user
+from .extensions import RATE_LIMITED_BLUEPRINTS, db, limiter
+from .signed_in import SignedInUser
 
 
 def read_json_body(request):
@@ -74,48 +78,61 @@ class ApiBlueprint(flask_smorest.Blueprint):
         # a new schema (copying every field) on every request.
         return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
 
-    def login_required(self, *, refresh=False, user_checked_by_view=False):
-        """Require a bearer access token (a refresh token with ``refresh=True``).
+    def route(self, rule, **options):
+        register = super().route(rule, **options)
+        if set(options.get("methods", ["GET"])) <= set(READ_METHODS):
+            return register
+        return lambda view: register(_committed(view))
 
-        Flask-JWT-Extended verifies the token; then its user is checked
-        (app/security.py): it exists, at the token's version, in a session not
-        logged out, or the answer is 401. That check is one statement before
-        the view, unless ``user_checked_by_view``: the view's own statement
-        includes it (``token_checked`` with ``SIGNED_IN`` or ``TOKEN_USER``)
-        and says so when it finds its row (``found_signed_in``). Otherwise the
-        user is read on its own before anything is answered or committed, so
-        a 404, 412 or 422 never goes to a token that deserves a 401.
-        tests/test_users.py sends every bad token to every route of the
-        OpenAPI document, with good requests and bad ones.
+    def login_required(self, *, refresh=False):
+        """Require a bearer access token (a refresh token with ``refresh=True``); the view's
+        first argument is then the signed-in user (app/signed_in.py).
+
+        Flask-JWT-Extended verifies the token; the user is checked by the
+        statements the view's store runs through it. Before any answer leaves,
+        refusals included, the user is confirmed signed in (a statement of its
+        own only when none found it): a token that is no longer good always
+        gets its 401 first. tests/test_users.py sends every bad token to every
+        route of the OpenAPI document, with good requests and bad ones.
 
         Declares the bearer security and the 401 in the OpenAPI document too.
         """
         def decorator(view):
-            view = _user_checked_by(view) if user_checked_by_view else _user_checked_first(view)
-            view = jwt_required(refresh=refresh)(view)
+            view = jwt_required(refresh=refresh)(_signed_in(view))
             view = self.alt_response(401, response="UNAUTHORIZED")(view)
             return self.doc(security=[{"bearerAuth": []}])(view)
         return decorator
 
+    def rate_limit(self, setting, **options):
+        """Limit the route by the Flask-Limiter string in ``setting`` (read at request time, see config.py)."""
+        RATE_LIMITED_BLUEPRINTS.add(self.name)  # the limiter skips every other blueprint's requests
+        return limiter.limit(lambda: current_app.config[setting], **options)
 
-def _user_checked_first(view):
+
+def _signed_in(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        signed_in_user()
-        return view(*args, **kwargs)
+        user = SignedInUser.from_token()
+        try:
+            answer = view(user, *args, **kwargs)
+        except (APIError, ValidationError, HTTPException) as refusal:
+            if getattr(refusal, "status_code", None) != 401:
+                user.confirm()  # a token that is no longer good: 401 first
+            raise
+        user.confirm()  # no statement when the view's statements found the user
+        return answer
     return wrapper
 
 
-def _user_checked_by(view):
+def _committed(view):
+    """A write request's transaction commits once, here, after its view (and its user's check) answered.
+
+    Neither views nor stores commit: a refusal or an error leaves nothing
+    behind (the session is rolled back when the request ends).
+    """
     @wraps(view)
     def wrapper(*args, **kwargs):
-        g.token_check_deferred = True  # no commit before the check (app/security.py)
-        try:
-            response = view(*args, **kwargs)
-        except (APIError, ValidationError, HTTPException) as refusal:
-            if getattr(refusal, "status_code", None) != 401:
-                ensure_signed_in()  # a token that is no longer good: 401 first
-            raise
-        ensure_signed_in()  # no query when the view's statement found the user
-        return response
+        answer = view(*args, **kwargs)
+        db.session.commit()
+        return answer
     return wrapper

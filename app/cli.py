@@ -8,16 +8,19 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
-from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from . import idempotency, sync
+from . import idempotency
+from .errors import APIError
 from .extensions import db
-from .models import Task, User, username_key, utcnow
+from .models import username_key, utcnow
+from .passwords import hash_password
 from .schemas import SignupSchema
-from .security import hash_password
+from .tasks import store as task_store
+from .tasks import sync
+from .users import store as accounts
 
-users = AppGroup("users", help="Accounts.")
+accounts_group = AppGroup("users", help="Accounts.")
 
 
 def valid_signup(fields):
@@ -26,32 +29,33 @@ def valid_signup(fields):
         return SignupSchema().load(fields)
     except ValidationError as error:
         raise click.ClickException(f"invalid: {error.messages}") from None
+
+
 tokens = AppGroup("tokens", help="Token revocations.")
 idempotency_keys = AppGroup("idempotency", help="Idempotency-Key records.")
 tombstones = AppGroup("tombstones", help="Deleted tasks remembered for syncing clients.")
 
 
-@users.command("create")
+@accounts_group.command("create")
 @click.option("--username", prompt=True)
 @click.option("--email", prompt=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def create_user(username, email, password):
     """Create an account (asks for what is not given)."""
-    data = valid_signup({"username": username, "email": email, "password": password})
-    user = User(username=data["username"], email=data["email"], hashed_password=hash_password(data["password"]))
-    db.session.add(user)
+    account = valid_signup({"username": username, "email": email, "password": password})
     try:
-        db.session.commit()
-    except IntegrityError:
+        user_id = accounts.create_account(**account)
+    except APIError:
         raise click.ClickException("username or email already exists") from None
-    click.echo(f"created user {user.id} ({user.username})")
+    db.session.commit()
+    click.echo(f"created user {user_id} ({account['username']})")
 
 
-@users.command("list")
+@accounts_group.command("list")
 def list_users():
     """Every account: id, username, e-mail, created."""
-    for user in db.session.scalars(select(User).order_by(User.id)):
-        click.echo(f"{user.id}\t{user.username}\t{user.email}\t{user.created_at.isoformat()}")
+    for account in accounts.all_accounts():
+        click.echo(f"{account.id}\t{account.username}\t{account.email}\t{account.created_at.isoformat()}")
 
 
 @tokens.command("purge")
@@ -93,19 +97,19 @@ def seed(user_count, task_count, prefix, password):
     hashed = hash_password(password)  # once: bcrypt per user would take minutes
     now = utcnow()
     # Task n belongs to user n % count and is that user's change number n // count + 1
-    # (app/sync.py), so seeded tasks show in delta sync like any other.
+    # (app/tasks/sync.py), so seeded tasks show in delta sync like any other.
     tasks_of = [len(range(i, task_count, user_count)) for i in range(user_count)]
     try:
-        user_ids = db.session.scalars(insert(User).returning(User.id, sort_by_parameter_order=True), [
+        user_ids = accounts.insert_many([
             {"username": name, "username_key": username_key(name), "email": f"{name.lower()}@example.com",
              "hashed_password": hashed, "token_version": 1, "change_seq": tasks_of[i], "purged_seq": 0,
              "created_at": now} for i, name in enumerate(names)
-        ]).all()
+        ])
     except IntegrityError:
         raise click.ClickException(f"users named {prefix}N exist already: choose another --prefix") from None
     batch = 10_000
     for start in range(0, task_count, batch):
-        db.session.execute(insert(Task), [
+        task_store.insert_many([
             {"owner_id": user_ids[n % user_count], "change_seq": n // user_count + 1, "title": f"Task {n + 1}",
              "description": None, "due_date": None, "completed": n % 3 == 0,
              "completed_at": now if n % 3 == 0 else None, "created_at": now, "updated_at": now}
@@ -116,7 +120,7 @@ def seed(user_count, task_count, prefix, password):
 
 
 def init_cli(app):
-    app.cli.add_command(users)
+    app.cli.add_command(accounts_group)
     app.cli.add_command(tokens)
     app.cli.add_command(idempotency_keys)
     app.cli.add_command(tombstones)

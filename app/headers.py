@@ -17,9 +17,8 @@ HSTS = "max-age=63072000; includeSubDomains"
 
 
 def add_security_headers(response):
-    # Each header a view has not set. (The names present are read in one pass:
-    # werkzeug's Headers finds a name by scanning them all, which five
-    # setdefault() calls and a pop() did six times, on every response.)
+    # Each header a view has not set, the names present read in one pass
+    # (werkzeug's Headers scans them all for each name looked up).
     present = {name.lower() for name, _ in response.headers.items()}
     response.headers.extend([(name, value) for name, value in SECURITY_HEADERS.items()
                              if name.lower() not in present])
@@ -39,8 +38,8 @@ class NoCookieSessions(SessionInterface):
     """No Flask session: a client's state lives in its token and in the database, never in a cookie.
 
     Flask's default reads the session cookie and builds a signing serializer
-    on every request, a tenth of a bare request's time here, for a session
-    nothing uses; ``flask.session`` is now a NullSession, which refuses writes.
+    on every request (bench/README.md), for a session nothing uses;
+    ``flask.session`` is now a NullSession, which refuses writes.
     """
 
     def open_session(self, app, request):

@@ -4,7 +4,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from .blueprint import ApiBlueprint
-from .extensions import db
+from .connections import run
 from .schemas import StatusSchema
 
 bp = ApiBlueprint("health", __name__, description="Liveness and readiness probes.")
@@ -22,6 +22,6 @@ def healthz():
 @bp.alt_response(503, response="SERVICE_UNAVAILABLE")
 def readyz():
     """The database (and Redis, when configured) answers: 200, else 503, so no traffic is sent here."""
-    db.session.execute(text("SELECT 1"))
+    run(text("SELECT 1"), {})
     current_app.extensions["revocations"].check()
     return {"status": "ok"}

@@ -1,8 +1,8 @@
 """Idempotency-Key: a retried request answers once, and writes once.
 
 The first request with a key reserves it (committed at once, so a concurrent
-repeat sees it and gets 409); the view then completes the record in its own
-transaction, with the status and body it answers; a repeat with the same key
+repeat sees it and gets 409); its answer then completes the record in the
+write's own transaction, which commits both; a repeat with the same key
 and the same body replays that answer with ``Idempotent-Replayed: true``; the
 same key with another body is a 422. A request that fails releases its key,
 so a retry runs again. A reservation left by a crashed worker expires after
@@ -19,7 +19,7 @@ import re
 from datetime import timedelta
 from functools import wraps
 
-from flask import current_app, g, request
+from flask import current_app, request
 from flask_limiter.util import get_remote_address
 from marshmallow import ValidationError
 from sqlalchemy import delete, select, update
@@ -30,6 +30,8 @@ from .extensions import db
 from .models import IdempotencyRecord, utcnow
 
 HEADER = "Idempotency-Key"
+# What a replay sends again besides the body: the task's version, for instance.
+REPLAYED_HEADERS = ("ETag",)
 VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
 
 
@@ -90,7 +92,11 @@ def _own(scope, key, token):
 
 
 def idempotent(scope_of):
-    """Honour an Idempotency-Key header on this view; ``scope_of()`` names whose keys these are."""
+    """Honour an Idempotency-Key header on this write; ``scope_of(*args)`` names whose keys these are.
+
+    Placed above ``@bp.response``: what it records is the answer the client
+    gets, in the write's own transaction, which the blueprint commits.
+    """
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
@@ -99,46 +105,50 @@ def idempotent(scope_of):
                 return view(*args, **kwargs)
             if not VALID_KEY.fullmatch(key):
                 raise ValidationError({HEADER: ["Must be 1 to 255 printable ASCII characters."]})
-            scope, fingerprint = scope_of(), request_fingerprint()
+            scope, fingerprint = scope_of(*args), request_fingerprint()
             token, existing = _reserve(scope, key, fingerprint)
             if existing is not None:
-                if existing.fingerprint != fingerprint:
-                    raise APIError(422, "Idempotency-Key was already used with another request")
-                if existing.status_code is None:
-                    raise APIError(409, "A request with this Idempotency-Key is still in progress")
-                response = current_app.response_class(existing.response_body, existing.status_code,
-                                                      mimetype="application/json")
-                response.headers.extend(json.loads(existing.response_headers or "{}"))
-                response.headers["Idempotent-Replayed"] = "true"
-                return response
-            g.idempotency_record = (scope, key, token)
+                return _replay(existing, fingerprint)
             try:
-                return view(*args, **kwargs)  # completes the record and commits with it
+                response = view(*args, **kwargs)
             except Exception:
                 # Nothing was written: release the key, so that a retry runs again.
                 db.session.rollback()
                 db.session.execute(delete(IdempotencyRecord).where(_own(scope, key, token)))
                 db.session.commit()
                 raise
+            _record(scope, key, token, response)
+            return response
         return wrapper
     return decorator
 
 
-def complete(status_code, dump_body, headers=None):
-    """Record this request's answer, in the view's own transaction (before its commit).
+def _replay(record, fingerprint):
+    """The answer ``record`` holds for this request, or why it has none."""
+    if record.fingerprint != fingerprint:
+        raise APIError(422, "Idempotency-Key was already used with another request")
+    if record.status_code is None:
+        raise APIError(409, "A request with this Idempotency-Key is still in progress")
+    response = current_app.response_class(record.response_body, record.status_code, mimetype="application/json")
+    response.headers.extend(json.loads(record.response_headers or "{}"))
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
 
-    ``dump_body()`` returns the JSON body; it is called only when there is an
-    answer to record (most requests carry no Idempotency-Key).
-    """
-    if "idempotency_record" not in g:
-        return  # no Idempotency-Key on this request
-    scope, key, token = g.idempotency_record
-    answered = current_app.json.response(dump_body()).get_data(as_text=True)  # the bytes the client gets
+
+def _record(scope, key, token, response):
+    """Complete the reservation with ``response``: its status, its exact bytes and the headers that belong to it."""
+    headers = {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
     db.session.execute(update(IdempotencyRecord).where(_own(scope, key, token)).values(
-        status_code=status_code, response_body=answered, response_headers=json.dumps(headers or {})))
+        status_code=response.status_code, response_body=response.get_data(as_text=True),
+        response_headers=json.dumps(headers)))
 
 
-def signup_scope():
+def user_scope(user, *_args):
+    """The signed-in user's keys. The user is checked first: nothing is reserved for a token no longer good."""
+    return f"user:{user.confirm().id}"
+
+
+def signup_scope(*_args):
     # Hashed: an address (IPv6, or a long forwarded value) has no length limit.
     return "signup:" + hashlib.sha256(get_remote_address().encode()).hexdigest()[:40]
 

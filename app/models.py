@@ -3,7 +3,7 @@
 import unicodedata
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, case, false, literal
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
@@ -68,7 +68,7 @@ class User(db.Model):
     # Every token carries the version it was issued under; changing the
     # password moves it on, so every token issued before is refused.
     token_version: Mapped[int] = mapped_column(default=1, server_default="1")
-    # The number of this user's last change to their tasks (see app/sync.py),
+    # The number of this user's last change to their tasks (see app/tasks/sync.py),
     # and the newest change whose tombstone was purged (older cursors: 410).
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     purged_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
@@ -109,7 +109,7 @@ def new_task_values(fields):
     """A new task's column values: ``fields`` with its timestamps.
 
     One clock reading, so a new task's created_at equals its updated_at.
-    (For ``Task(...)`` and for the INSERT that POST /tasks sends.)
+    (For ``Task(...)`` and for the INSERT of app/tasks/store.py.)
     """
     now = utcnow()
     values = {"created_at": now, "updated_at": now, **fields}
@@ -118,25 +118,11 @@ def new_task_values(fields):
     return values
 
 
-# The tables. Statements on the hot routes are built on these, not on the
-# models' attributes: a statement that names an attribute runs through the
-# ORM's compile and loading steps, a fifth more per statement (measured on a
-# task read: 330 against 265 µs of CPU), and those routes need no ORM object.
-# tests/test_query_counts.py checks that the hot statements stay plain SQL.
+# The tables, for the stores' statements: built on the tables rather than the
+# models' attributes, a statement skips the ORM's compile and loading steps,
+# which a store that sends rows needs none of (bench/README.md).
 users = User.__table__
 tasks = Task.__table__
-
-
-def completed_at_after(completed, now):
-    """The value an UPDATE that sets ``completed`` gives ``completed_at``.
-
-    Kept when the task was already completed, ``now`` when it becomes
-    completed, cleared when it is reopened; decided by the database, so it
-    is right however the task changed since the client read it.
-    """
-    if not completed:
-        return None
-    return case((tasks.c.completed, tasks.c.completed_at), else_=literal(now, UTCDateTime))
 
 
 class RevokedSession(db.Model):
@@ -149,6 +135,9 @@ class RevokedSession(db.Model):
 
     session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+revoked_sessions = RevokedSession.__table__
 
 
 class IdempotencyRecord(db.Model):
@@ -182,3 +171,6 @@ class TaskTombstone(db.Model):
     deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     __table_args__ = (Index("ix_task_tombstones_owner_id_change_seq", "owner_id", "change_seq"),)
+
+
+task_tombstones = TaskTombstone.__table__

@@ -15,40 +15,55 @@ from datetime import timedelta
 from functools import lru_cache
 
 import redis
-from sqlalchemy import bindparam, delete, exists
+from flask import current_app
+from sqlalchemy import bindparam, delete, exists, insert, select
+from sqlalchemy.exc import IntegrityError
 
+from .connections import run
 from .extensions import db
-from .models import RevokedSession, utcnow
+from .models import revoked_sessions, utcnow
+
+NOT_REVOKED = ~exists().where(revoked_sessions.c.session_id == bindparam("session_id"))
+IS_REVOKED = select(revoked_sessions.c.session_id).where(revoked_sessions.c.session_id == bindparam("session_id"))
+REVOKE = insert(revoked_sessions)
+PURGE = delete(revoked_sessions).where(revoked_sessions.c.expires_at < bindparam("now"))
 
 
 class DatabaseRevocations:
     def revoke(self, session_id, lifetime):
-        """Record the revocation; the caller commits it with the request's transaction."""
+        """Record the revocation, in the request's transaction."""
         self.purge()
-        if db.session.get(RevokedSession, session_id) is None:
-            db.session.add(RevokedSession(session_id=session_id, expires_at=utcnow() + lifetime))
+        if run(IS_REVOKED, {"session_id": session_id}):
+            return
+        try:
+            run(REVOKE, {"session_id": session_id, "expires_at": utcnow() + lifetime})
+        except IntegrityError:  # a concurrent logout of the same session got there first
+            db.session.rollback()
 
-    def unless_revoked(self, query, session_id):
-        """``query`` narrowed to sessions not revoked: checked in the same statement.
+    def revoked(self, _session_id):
+        return False  # asked in the statement itself (checked)
+
+    def checked(self, statement):
+        """``statement`` narrowed to a session not revoked: one round trip for both.
 
         The session id is the statement's ``session_id`` parameter, which the
         caller binds, so the statement is built once, not per request.
         """
-        return _not_revoked(query)
+        return _not_revoked(statement)
 
     def check(self):
         """Readiness: the table lives in the database, which /readyz checks anyway."""
 
     def purge(self):
         """Forget revocations whose tokens have expired; returns how many."""
-        return db.session.execute(delete(RevokedSession).where(RevokedSession.expires_at < utcnow())).rowcount
+        return len(run(PURGE.returning(revoked_sessions.c.session_id), {"now": utcnow()}))
 
 
-# Every statement that checks a token: the user lookup, a task, the change
+# Every statement that checks a token: the user's row, a task, the change
 # number and the list in each of its (at most 64) sort orders.
 @lru_cache(maxsize=128)
-def _not_revoked(query):
-    return query.where(~exists().where(RevokedSession.session_id == bindparam("session_id")))
+def _not_revoked(statement):
+    return statement.where(NOT_REVOKED)
 
 
 class RedisRevocations:
@@ -62,9 +77,11 @@ class RedisRevocations:
         # a revocation that outlives a failed request does no harm.
         self.redis.set(self.PREFIX + session_id, 1, ex=lifetime + timedelta(seconds=1))
 
-    def unless_revoked(self, query, session_id):
-        """``query``, or None when the session is revoked (asked of Redis first)."""
-        return None if self.redis.exists(self.PREFIX + session_id) else query
+    def revoked(self, session_id):
+        return bool(self.redis.exists(self.PREFIX + session_id))
+
+    def checked(self, statement):
+        return statement  # asked of Redis once per request (revoked)
 
     def check(self):
         """Readiness: Redis answers (raises RedisError, a 503, otherwise)."""
@@ -72,6 +89,17 @@ class RedisRevocations:
 
     def purge(self):
         return 0  # keys expire by themselves
+
+
+def revocations():
+    """The app's record of logged-out sessions."""
+    return current_app.extensions["revocations"]
+
+
+def revoke_session(user):
+    """Log ``user`` out of the session of the token presented: neither of its tokens works again."""
+    user.confirm()  # a token that is no longer good gets its 401, and revokes nothing
+    revocations().revoke(user.session_id, current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
 
 
 def init_revocations(app):

@@ -6,11 +6,13 @@ password or anything else the client sent.
 
 import re
 from datetime import datetime, timezone
+from operator import attrgetter
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
+from werkzeug.http import parse_etags
 
 from .models import MAX_ID, USERNAME_KEY_LENGTH, username_key
-from .security import PASSWORD_MAX_BYTES, PASSWORD_MIN_LENGTH
+from .passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_LENGTH
 
 
 class Text(fields.String):
@@ -107,6 +109,28 @@ class StrictSchema(Schema):
         unknown = "raise"
 
 
+class RowSchema(Schema):
+    """What goes out for a resource the stores send as rows: its fields, picked by name, in order.
+
+    The one way a task (or a user) is written, whether it came from a read, a
+    write or the sync: ``@bp.response`` and ``fields.Nested`` call this dump.
+    The values stay as the row holds them (the JSON provider writes datetimes
+    in ISO 8601, as a DateTime field would), which spares marshmallow's
+    field-by-field dump (bench/README.md). tests/test_task_lists.py and
+    tests/test_users.py check that what is sent equals marshmallow's own dump.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._names = tuple(self.dump_fields)
+        self._values = attrgetter(*self._names)
+
+    def dump(self, obj, *, many=None):
+        if self.many if many is None else many:
+            return [dict(zip(self._names, self._values(row))) for row in obj]
+        return dict(zip(self._names, self._values(obj)))
+
+
 class ErrorSchema(Schema):
     """Every error: a message, and for a 422 the messages of each field."""
 
@@ -187,7 +211,7 @@ class TokenSchema(Schema):
 # --- users ------------------------------------------------------------------
 
 
-class UserSchema(Schema):
+class UserSchema(RowSchema):
     id = fields.Integer(required=True)
     username = fields.String(required=True)
     email = fields.String(required=True)
@@ -214,7 +238,7 @@ class TaskUpdateSchema(TaskCreateSchema):
         super().__init__(partial=True, **kwargs)
 
 
-class TaskSchema(Schema):
+class TaskSchema(RowSchema):
     id = fields.Integer(required=True)
     title = fields.String(required=True)
     description = fields.String(required=True, allow_none=True)
@@ -258,8 +282,24 @@ class TaskListQuerySchema(Schema):
     })
 
 
+class ETags(fields.String):
+    """An If-Match or If-None-Match header, as werkzeug reads it: a set of ETags, or ``*``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return parse_etags(super()._deserialize(value, attr, data, **kwargs))
+
+
+class WriteConditionHeaders(Schema):
+    """If-Match and If-None-Match on a task write (app/tasks/store.py makes them the write's conditions)."""
+
+    if_match = ETags(data_key="If-Match", metadata={
+        "description": "Write only if the task is still at this version (ETag); 412 otherwise."})
+    if_none_match = ETags(data_key="If-None-Match", metadata={
+        "description": "Write only if the task is at none of these versions ('*': not at all); 412 otherwise."})
+
+
 class ListConditionHeaders(Schema):
-    """Documents If-None-Match on the list (tasks/versions.py evaluates it)."""
+    """Documents If-None-Match on the list (app/tasks/versions.py evaluates it)."""
 
     if_none_match = fields.String(data_key="If-None-Match", metadata={
         "description": "The list's ETag received before: 304 if the page is unchanged."})

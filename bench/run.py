@@ -38,7 +38,7 @@ P99_LIMIT_MS = 25.0
 USERS_AT_SCALE = 10_000
 OWN_TASKS = 50
 # The writes come from as many users as connections, each with a task to PUT:
-# one user's writes queue on that user's row lock (app/sync.py), and they
+# one user's writes queue on that user's row lock (app/tasks/sync.py), and they
 # would also grow the reader's list beyond its 50 tasks.
 WRITERS = 16
 SCALE_ROUNDS = 3

@@ -43,18 +43,19 @@ def with_tasks(client, alice):
     "method, path, body, expected",
     [
         ("get", "/api/v1/users/me", None, 1),  # token and user in one statement
-        # The hot reads check the token in their own statement (app/security.py).
+        # Every statement on a user's data checks the token itself (app/signed_in.py).
         ("get", f"{TASKS}/{{id}}", None, 1),
         ("get", f"{TASKS}?limit=50", None, 1),  # the page with its total: no N+1 over 50 tasks
         ("get", f"{TASKS}?limit=50&offset=100", None, 3),  # past the end: + the user, + a count
-        # Writes: the token checked with the user's next change number (app/sync.py), then the write.
+        # Writes: the token checked with the user's next change number (SignedInUser.write), then the write.
         ("post", TASKS, {"title": "new"}, 2),
         ("put", f"{TASKS}/{{id}}", {"completed": True}, 2),  # UPDATE ... RETURNING
         ("patch", f"{TASKS}/{{id}}", {"title": "x"}, 2),
         ("delete", f"{TASKS}/{{id}}", None, 3),  # + the tombstone
         ("get", f"{TASKS}/changes?limit=100", None, 3),  # the page's numbers in one snapshot, then its tasks
-        ("delete", "/api/v1/users/me", None, 2),  # tasks and tombstones go by ON DELETE CASCADE
-        ("patch", "/api/v1/users/me", {"username": "alicia"}, 2),
+        # The account's own row, checked as it is changed; tasks and tombstones go by ON DELETE CASCADE.
+        ("delete", "/api/v1/users/me", None, 1),
+        ("patch", "/api/v1/users/me", {"username": "alicia"}, 1),
         ("get", "/healthz", None, 0),
         ("get", "/readyz", None, 1),
     ],
@@ -112,22 +113,23 @@ def test_a_write_after_a_read_in_one_app_context_is_a_transaction(app, client, a
 
 def test_the_hot_statements_are_plain_sql_not_orm():
     """Built on the tables (app/models.py): a model's attribute anywhere in one would send
-    every request's statement through the ORM's compile and loading steps, a fifth slower,
-    with nothing else to show for it. (``_propagate_attrs`` is where SQLAlchemy marks a
+    every request's statement through the ORM's compile and loading steps, with nothing to
+    show for it (bench/README.md). (``_propagate_attrs`` is where SQLAlchemy marks a
     statement for the ORM; SQLAlchemy is pinned in requirements.txt.)"""
-    from app.revocation import _not_revoked
-    from app.security import USER_BY_TOKEN
-    from app.sync import TAKE_NEXT_CHANGE
-    from app.tasks.routes import INSERT_TASK, OWN_TASK, page_query
+    from app.revocation import DatabaseRevocations
+    from app.signed_in import ACCOUNT, TAKE_NEXT_CHANGE, _checked
+    from app.tasks.store import CREATE, TASK, _page, _update
 
-    token_checked = [USER_BY_TOKEN, OWN_TASK, page_query((("id", False),)),
-                     page_query((("due_date", True), ("title", False))), TAKE_NEXT_CHANGE]
-    for statement in token_checked + [_not_revoked(statement) for statement in token_checked] + [INSERT_TASK]:
+    checked = [ACCOUNT, TASK, _page((("id", False),)), _page((("due_date", True), ("title", False))),
+               TAKE_NEXT_CHANGE]
+    writes = [CREATE, _update(frozenset({"title", "completed"}), True)]
+    revocations = DatabaseRevocations()
+    for statement in checked + [_checked(statement, revocations) for statement in checked] + writes:
         assert "compile_state_plugin" not in statement._propagate_attrs, statement
 
 
 def test_a_read_holds_one_pooled_connection_at_a_time(make_app):
-    """read_rows takes a connection of its own beside the session's (app/connections.py): a
+    """A read's statements take a connection of their own (app/connections.py's run): a
     read that held both at once would wait for the pool under load. With a pool of one, such
     a read would time out as a 503; every read route answers, signed in and logged out."""
     app = make_app(DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="1")

@@ -156,7 +156,7 @@ def test_revocation_holds_in_every_worker(serve, store):
 
 
 def test_a_remembered_token_is_refused_once_it_expires(make_app):
-    """Each worker remembers tokens it verified (app/token_cache.py); the expiry still holds."""
+    """Each worker remembers tokens it verified (app/tokens.py); the expiry still holds."""
     client = make_app(JWT_ACCESS_TOKEN_EXPIRES="2").test_client()
     assert client.post("/api/v1/auth/signup", json={
         "username": "brief", "email": "brief@example.com", "password": "brief password"}).status_code == 201

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from marshmallow import Schema
 
 from app.extensions import db
 from app.models import Task
@@ -167,10 +168,10 @@ def test_bad_query_values_are_422(client, alice, query, field):
     assert list(response.get_json()["errors"]) == [field]
 
 
-def test_creates_updates_reads_and_pages_send_tasks_exactly_as_the_schema_dumps_them(app, client, alice):
-    """Create, update, the list and a single read send rows as the statement returns them
-    (app/tasks/routes.py): every field, typed and written exactly as TaskSchema dumps the
-    task as stored, in the same order."""
+def test_creates_updates_reads_pages_and_the_sync_send_tasks_exactly_as_marshmallow_dumps_them(app, client, alice):
+    """Every route sends a task's row through TaskSchema's own dump (app/schemas.py's RowSchema):
+    every field, typed and written exactly as marshmallow's field-by-field dump writes the task
+    as stored, in the same order."""
     created = [
         create(client, alice, title="Plain"),
         create(client, alice, title="Äpfel ✓ 🍎", description="with \"quotes\" and\nnewlines", completed=True,
@@ -182,7 +183,8 @@ def test_creates_updates_reads_and_pages_send_tasks_exactly_as_the_schema_dumps_
     assert updated.status_code == 200
     created[0] = updated.get_json()
     with app.app_context():
-        stored = [TaskSchema().dump(db.session.get(Task, task["id"])) for task in created]
+        # marshmallow's own dump, not the RowSchema's that the routes use
+        stored = [Schema.dump(TaskSchema(), db.session.get(Task, task["id"])) for task in created]
     assert [list(task.items()) for task in created] == [list(task.items()) for task in stored]
     page = client.get(TASKS, headers=alice)
     assert page.status_code == 200
@@ -190,6 +192,8 @@ def test_creates_updates_reads_and_pages_send_tasks_exactly_as_the_schema_dumps_
     for task in stored:
         alone = client.get(f"{TASKS}/{task['id']}", headers=alice)
         assert list(alone.get_json().items()) == list(task.items())
+    synced = client.get(f"{TASKS}/changes", headers=alice).get_json()["changes"]
+    assert sorted(map(list, (task.items() for task in synced))) == sorted(map(list, (task.items() for task in stored)))
     assert page.get_json()[1]["due_date"] == "2026-12-24T17:30:00+00:00"
     assert page.get_json()[0]["completed_at"] is not None and page.get_json()[1]["completed_at"] is not None
     assert page.get_json()[0]["updated_at"] > page.get_json()[0]["created_at"]

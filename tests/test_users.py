@@ -8,13 +8,13 @@ from datetime import timedelta
 import jwt as pyjwt
 import pytest
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import delete, select, update
+from marshmallow import Schema
+from sqlalchemy import delete
 
 from app.blueprint import ApiBlueprint
 from app.extensions import db
 from app.models import User
 from app.schemas import UserSchema
-from app.security import token_user_id
 from tests.conftest import REDIS_TEST_URL, AuthActions, redis_available
 
 ME = "/api/v1/users/me"
@@ -30,13 +30,16 @@ def test_me_returns_the_profile_and_never_the_hash(client, alice):
     assert (body["username"], body["email"]) == ("alice", "alice@example.com")
 
 
-def test_me_is_sent_exactly_as_the_schema_dumps_the_user(app, client, auth):
-    """The row is sent as it is (app/users/routes.py): UserSchema's fields, in its order."""
+def test_the_account_is_sent_exactly_as_marshmallow_dumps_the_user(app, client, auth):
+    """GET and PATCH send the account's row through UserSchema's own dump (app/schemas.py's
+    RowSchema): its fields, in its order, as marshmallow's field-by-field dump writes them."""
     headers = auth.headers("Zoë", "zoe@example.com")
     body = client.get(ME, headers=headers).get_json()
+    changed = client.patch(ME, json={"email": "zoe@example.org"}, headers=headers).get_json()
     with app.app_context():
-        stored = UserSchema().dump(db.session.get(User, body["id"]))
-    assert list(body.items()) == list(stored.items())
+        stored = Schema.dump(UserSchema(), db.session.get(User, body["id"]))  # marshmallow's, not RowSchema's
+    assert list(changed.items()) == list(stored.items())
+    assert list(body.items()) == list({**stored, "email": "zoe@example.com"}.items())
     assert body["username"] == "Zoë"
 
 
@@ -192,34 +195,24 @@ def test_every_route_refuses_every_bad_token(request, make_app, store):
     assert client.get(ME, headers=alice).get_json()["username"] == "alice"
 
 
-def test_a_route_that_forgets_to_check_the_token_commits_nothing(make_app):
-    """The safety net behind login_required(user_checked_by_view=True): no commit, no answer
-    before the token's user is checked, even in a view that never checks it."""
+def test_a_view_that_runs_no_statement_still_answers_a_dead_token_401(make_app):
+    """login_required confirms the signed-in user before any answer leaves, whatever the view did."""
     app = make_app()
-    forgetful = ApiBlueprint("forgetful", __name__)
+    quiet = ApiBlueprint("quiet", __name__)
 
-    @forgetful.post("/forgetful")
-    @forgetful.login_required(user_checked_by_view=True)
-    def rename_without_checking():
-        db.session.execute(update(User).where(User.id == token_user_id()).values(username="renamed"))
-        db.session.commit()
-        return {}
+    @quiet.post("/quiet")
+    @quiet.login_required()
+    def answer_without_asking(user):
+        return {"id": user.id}
 
-    app.register_blueprint(forgetful)
+    app.register_blueprint(quiet)
     client = app.test_client()
-    auth = AuthActions(client)
-    alice = auth.headers()
-    assert client.post("/forgetful", headers=alice).status_code == 200  # a good token: the view runs
-    assert client.get(ME, headers=alice).get_json()["username"] == "renamed"
+    alice = AuthActions(client).headers()
+    assert client.post("/quiet", headers=alice).get_json() == {"id": _user_id(client, alice)}
     assert client.post("/api/v1/auth/logout", headers=alice).status_code == 204
-    with app.app_context():
-        db.session.execute(update(User).values(username="alice"))
-        db.session.commit()
-    response = client.post("/forgetful", headers=alice)
+    response = client.post("/quiet", headers=alice)
     assert response.status_code == 401
     assert response.get_json() == NOT_AUTHENTICATED
-    with app.app_context():
-        assert db.session.scalar(select(User.username)) == "alice"
 
 
 def test_each_request_checks_its_own_token_in_one_app_context(app, client, alice, bob):

@@ -1,16 +1,15 @@
-"""Task versions as ETags: conditional reads (304) and writes (412).
+"""Task versions as ETags: sent with every task, compared by conditional reads (304) and writes (412).
 
 A task's ETag is its ``updated_at`` in microseconds, which every change moves
-on. An ``If-Match`` on a write becomes a condition of the UPDATE or DELETE
-itself, so two devices editing one task cannot both win: the second gets 412.
+on. ``If-Match`` and ``If-None-Match`` on a write become conditions of the
+UPDATE or DELETE itself (app/tasks/store.py), so two devices editing one task
+cannot both win: the second gets 412.
 """
 
 from datetime import datetime, timedelta, timezone
+from functools import wraps
 
 from flask import request
-from sqlalchemy import and_, false, true
-
-from ..models import tasks
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MICROSECOND = timedelta(microseconds=1)
@@ -27,26 +26,18 @@ def _updated_at(tag):
         return None  # not one of ours: matches no version
 
 
-def _versions(tags, weak):
+def versions_named(tags, weak):
+    """The ``updated_at`` values that an If-Match or If-None-Match header's tags name (weak ones too if ``weak``)."""
     return {_updated_at(tag) for tag in tags.as_set(include_weak=weak)} - {None}
 
 
-def write_precondition():
-    """The WHERE condition that ``If-Match`` and ``If-None-Match`` ask of a write (RFC 9110).
-
-    If-Match: the task is at one of the versions named (compared strongly:
-    weak tags never match; ``*`` matches any). If-None-Match: it is at none
-    of them (``*``: the task must not exist, so any existing task fails).
-    """
-    conditions = []
-    if request.if_match and not request.if_match.star_tag:
-        conditions.append(tasks.c.updated_at.in_(_versions(request.if_match, weak=False)))
-    if request.if_none_match:
-        if request.if_none_match.star_tag:
-            conditions.append(false())
-        else:
-            conditions.append(tasks.c.updated_at.not_in(_versions(request.if_none_match, weak=True)))
-    return and_(true(), *conditions)
+def sends_etag(view):
+    """The task the view returns goes out with its version as ``ETag``."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        task = view(*args, **kwargs)
+        return task, {"ETag": f'"{etag(task)}"'}
+    return wrapper
 
 
 def conditional_get(response):
@@ -65,5 +56,3 @@ ETAG_HEADER = {"ETag": {"description": "The task's version, for If-Match and If-
                         "schema": {"type": "string"}}}
 IF_NONE_MATCH = {"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
                  "description": "An ETag received before: 304 if it is still current."}
-IF_MATCH = {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
-            "description": "Write only if the task is still at this version (ETag); 412 otherwise."}

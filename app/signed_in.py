@@ -1,0 +1,157 @@
+"""The signed-in user as a value: the one way to run a statement on a user's data.
+
+``login_required`` (app/blueprint.py) makes a ``SignedInUser`` from the
+verified token and hands it to the view, which hands it to a store. A store
+runs every statement on a user's data through it:
+
+- each statement names its owner with ``owned(table)``, the one ownership
+  condition, or it is refused (ValueError, at its first run);
+- ``rows`` adds the token's check to the statement itself: the user exists at
+  the token's version, and the token's session is not logged out. The data
+  and the check cost one round trip;
+- ``write`` first takes the user's next change number, in an UPDATE that
+  makes the same check and holds the user's row until commit (app/tasks/
+  sync.py says why), then runs the write in that transaction, with the
+  number bound as ``change``;
+- the statement runs on the connection the request calls for
+  (app/connections.py).
+
+When a statement finds nothing, the user is looked up on its own at once: a
+token that is no longer good gets its 401, never a 404, 412 or 422 that would
+tell its holder more. ``confirm`` makes sure of the same before any answer.
+"""
+
+from functools import lru_cache
+
+from flask import current_app
+from flask_jwt_extended import get_jwt
+from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy.sql import Delete, Insert, Update
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.visitors import iterate
+
+from .connections import run
+from .errors import APIError
+from .models import MAX_ID, users
+
+
+# The signed-in user's id, bound by every statement run through a SignedInUser;
+# a new row's owner (``insert(table).values(owner_id=OWNER)``).
+OWNER = bindparam("user_id")
+
+
+def owned(table):
+    """The rows of ``table`` that are the signed-in user's: every statement on a user's data has it."""
+    owner = table.c.id if table is users else table.c.owner_id
+    return owner == OWNER
+
+
+# The token's check, on the user's own row, and in a statement on another table
+# (an EXISTS rather than a join: cheaper to plan, bench/README.md).
+AT_TOKEN_VERSION = users.c.token_version == bindparam("version")
+SIGNED_IN = exists().where(owned(users), AT_TOKEN_VERSION)
+
+ACCOUNT = select(users).where(owned(users))
+TAKE_NEXT_CHANGE = update(users).where(owned(users)).values(change_seq=users.c.change_seq + 1).returning(
+    users.c.change_seq)
+
+
+def not_authenticated():
+    return APIError(401, "Not authenticated")
+
+
+class SignedInUser:
+    """The user a verified token names, and the token's values to check every statement by."""
+
+    __slots__ = ("id", "session_id", "_params", "_revocations", "_found", "_account", "_change")
+
+    def __init__(self, claims, revocations):
+        subject, session_id, version = claims.get("sub"), claims.get("sid"), claims.get("ver")
+        # Types first: the claims are ours (the signature says so), but a
+        # value of another type must be a 401, never a database error.
+        if not (isinstance(subject, str) and subject.isascii() and subject.isdigit() and 1 <= int(subject) <= MAX_ID
+                and isinstance(session_id, str) and type(version) is int and 0 <= version <= MAX_ID):
+            raise not_authenticated()
+        if revocations.revoked(session_id):  # where revocations are not in the database
+            raise not_authenticated()
+        self.id = int(subject)
+        self.session_id = session_id
+        self._params = {"user_id": self.id, "version": version, "session_id": session_id}
+        self._revocations = revocations
+        self._found = False  # a statement of this request found the user signed in
+        self._account = None  # the user's row, once read
+        self._change = None  # this request's change number, once a write has taken it
+
+    @classmethod
+    def from_token(cls):
+        """The user of this request's verified token (Flask-JWT-Extended's ``jwt_required`` ran)."""
+        return cls(get_jwt(), current_app.extensions["revocations"])
+
+    def rows(self, statement, *conditions, **params):
+        """The rows ``statement`` (narrowed by ``conditions``) finds among the user's data.
+
+        401 when it finds nothing because the token is no longer good.
+        """
+        checked = _checked(statement, self._revocations)
+        if conditions:  # per request (filters, versions): the statement built once stays cached
+            checked = checked.where(*conditions)
+        found = run(checked, {**self._params, **params})
+        if found:
+            self._found = True
+        else:
+            self.confirm()
+        return found
+
+    def row(self, statement, **params):
+        """The one row ``statement`` finds among the user's data, or None."""
+        found = self.rows(statement, **params)
+        return found[0] if found else None
+
+    def write(self, statement, *conditions, **params):
+        """Run a write on the user's data in the request's transaction, after the token's check.
+
+        The request's first write takes the user's next change number (401 if
+        the user is not signed in); every write binds it as ``change``.
+        """
+        _refuse_unless_owned(statement)
+        if self._change is None:
+            changed = run(_checked(TAKE_NEXT_CHANGE, self._revocations), self._params)
+            if not changed:
+                raise not_authenticated()
+            self._change, self._found = changed[0].change_seq, True
+        if conditions:
+            statement = statement.where(*conditions)
+        return run(statement, {"user_id": self.id, "change": self._change, **params})
+
+    def account(self):
+        """The user's row of ``users``, read once per request; 401 if the user is not signed in."""
+        if self._account is None:
+            found = run(_checked(ACCOUNT, self._revocations), self._params)
+            if not found:  # deleted, password changed since, or logged out
+                raise not_authenticated()
+            self._account, self._found = found[0], True
+        return self._account
+
+    def confirm(self):
+        """401 unless a statement of this request found the user signed in (one statement if none did yet)."""
+        if not self._found:
+            self.account()
+        return self
+
+
+@lru_cache(maxsize=256)
+def _checked(statement, revocations):
+    """``statement`` with the token's check in its WHERE clause, built once per statement."""
+    table = _refuse_unless_owned(statement)
+    # The user's own row is checked as it is read; another table's rows by an EXISTS.
+    return revocations.checked(statement.where(AT_TOKEN_VERSION if table is users else SIGNED_IN))
+
+
+@lru_cache(maxsize=256)
+def _refuse_unless_owned(statement):
+    """The table ``statement`` works on, once it is known to name the signed-in user as owner."""
+    if not any(isinstance(element, BindParameter) and element.key == OWNER.key for element in iterate(statement)):
+        raise ValueError(f"a statement on a user's data must name its owner with owned(): {statement}")
+    if isinstance(statement, (Insert, Update, Delete)):
+        return statement.table
+    return statement.get_final_froms()[0]

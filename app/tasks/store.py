@@ -1,0 +1,172 @@
+"""The signed-in user's tasks: every statement on ``tasks``, each run through the SignedInUser.
+
+Statements are built once (per sort order, per set of changed fields) with
+bound parameters; what varies per request is bound, or added as conditions
+(filters, If-Match). Nobody else's task is ever found: a 404, exactly like a
+missing one.
+"""
+
+from collections import namedtuple
+from functools import lru_cache
+
+from sqlalchemy import bindparam, case, delete, false, func, insert, null, or_, select, update
+
+from ..connections import run
+from ..errors import APIError
+from ..models import MAX_ID, UTCDateTime, new_task_values, tasks, utcnow
+from ..signed_in import OWNER, owned
+from .sync import CHANGE, leave_tombstone
+from .versions import versions_named
+
+Page = namedtuple("Page", "rows total limit offset")
+
+TASK_ID = bindparam("task_id")
+NOW = bindparam("now", type_=UTCDateTime())
+DEFAULT_ORDER = (("id", False),)
+
+TASK = select(tasks).where(owned(tasks), tasks.c.id == TASK_ID)
+TASK_EXISTS = select(tasks.c.id).where(owned(tasks), tasks.c.id == TASK_ID)
+CREATE = insert(tasks).values(owner_id=OWNER, change_seq=CHANGE).returning(*tasks.c)
+DELETE = delete(tasks).where(owned(tasks), tasks.c.id == TASK_ID).returning(tasks.c.id)
+COUNT = select(func.count()).select_from(tasks).where(owned(tasks))
+
+
+def create(user, fields):
+    """A new task of the user's, with ``fields`` (TaskCreateSchema's)."""
+    return user.write(CREATE, **new_task_values(fields))[0]
+
+
+def one(user, task_id):
+    """The user's task ``task_id``; 404 if the user has none by that id."""
+    task = user.row(TASK, task_id=_task_id(task_id))
+    if task is None:
+        raise _not_found()
+    return task
+
+
+def page(user, query):
+    """One page of the user's tasks as TaskListQuerySchema's ``query`` asks, with the total that match."""
+    filters, limit, offset = _filters(query), query["limit"], query["offset"]
+    rows = user.rows(_page(tuple(query.get("sort", DEFAULT_ORDER))), *filters, limit=limit, offset=offset)
+    if rows:
+        total = rows[0].total
+    elif offset:  # past the end: the total still counts what matches
+        total = user.rows(COUNT, *filters)[0][0]
+    else:
+        total = 0
+    return Page(rows, total, limit, offset)
+
+
+def update_fields(user, task_id, changes, if_match=None, if_none_match=None):
+    """Change the fields in ``changes``; the others keep their values. 404 or 412 if nothing matched."""
+    found = user.write(_update(frozenset(changes), changes.get("completed")), *_precondition(if_match, if_none_match),
+                       task_id=_task_id(task_id), now=utcnow(),
+                       **{f"new_{name}": value for name, value in changes.items()})
+    if not found:
+        raise _not_written(user, task_id)
+    return found[0]
+
+
+def remove(user, task_id, if_match=None, if_none_match=None):
+    """Delete the task, leaving a tombstone for syncing devices. 404 or 412 if nothing matched."""
+    # One DELETE: of two concurrent deletes, only the one that removed the row gets 204.
+    if not user.write(DELETE, *_precondition(if_match, if_none_match), task_id=_task_id(task_id)):
+        raise _not_written(user, task_id)
+    leave_tombstone(user, task_id)
+
+
+def insert_many(rows):
+    """For the operator's ``flask seed``: tasks of any users, each row with its owner and change number."""
+    run(insert(tasks), rows)
+
+
+def _task_id(task_id):
+    # An id beyond PostgreSQL's integer names no task (and PostgreSQL would
+    # refuse to compare with it).
+    if not 1 <= task_id <= MAX_ID:
+        raise _not_found()
+    return task_id
+
+
+def _not_found():
+    return APIError(404, "Task not found")
+
+
+def _not_written(user, task_id):
+    """Why a conditional write matched no row: the task is gone, or it changed."""
+    if user.row(TASK_EXISTS, task_id=task_id) is None:
+        return _not_found()
+    return APIError(412, "Task has changed since it was read")
+
+
+def _filters(query):
+    """The conditions the list's filters ask for, beyond the owner."""
+    conditions = []
+    if "completed" in query:
+        conditions.append(tasks.c.completed == query["completed"])
+    if "due_after" in query:
+        conditions.append(tasks.c.due_date >= query["due_after"])
+    if "due_before" in query:
+        conditions.append(tasks.c.due_date < query["due_before"])
+    if "q" in query:
+        conditions.append(or_(tasks.c.title.icontains(query["q"], autoescape=True),
+                              tasks.c.description.icontains(query["q"], autoescape=True)))
+    return conditions
+
+
+@lru_cache(maxsize=64)
+def _page(sort_keys):
+    """One page and the total (a window count, so one round trip), built once per order."""
+    return (select(*tasks.c, func.count().over().label("total")).where(owned(tasks))
+            .order_by(*_order(sort_keys)).limit(bindparam("limit")).offset(bindparam("offset")))
+
+
+def _order(sort_keys):
+    """ORDER BY for ``sort``, ties broken by id; missing due dates sort last either way."""
+    order = []
+    for name, descending in sort_keys:
+        column = tasks.c[name]
+        order.append((column.desc() if descending else column.asc()).nulls_last())
+    if "id" not in (name for name, _ in sort_keys):
+        order.append(tasks.c.id.asc())
+    return order
+
+
+@lru_cache(maxsize=64)
+def _update(columns, completed):
+    """One UPDATE ... RETURNING per set of changed fields, each bound as ``new_<field>``."""
+    values = {name: bindparam(f"new_{name}") for name in columns}
+    if "completed" in columns:
+        values["completed_at"] = _completed_at(completed)
+    return (update(tasks).where(owned(tasks), tasks.c.id == TASK_ID)
+            .values(**values, updated_at=NOW, change_seq=CHANGE).returning(*tasks.c))
+
+
+def _completed_at(completed):
+    """What an UPDATE that sets ``completed`` does to ``completed_at``.
+
+    Kept when the task was already completed, now when it becomes completed,
+    cleared when it is reopened; decided by the database, so it is right
+    however the task changed since the client read it.
+    """
+    if not completed:
+        return null()
+    return case((tasks.c.completed, tasks.c.completed_at), else_=NOW)
+
+
+def _precondition(if_match, if_none_match):
+    """The WHERE conditions that ``If-Match`` and ``If-None-Match`` ask of a write (RFC 9110).
+
+    If-Match: the task is at one of the versions named (compared strongly:
+    weak tags never match; ``*`` matches any). If-None-Match: it is at none
+    of them (``*``: the task must not exist, so any existing task fails).
+    """
+    conditions = []
+    if if_match and not if_match.star_tag:
+        conditions.append(tasks.c.updated_at.in_(versions_named(if_match, weak=False)))
+    if if_none_match:
+        if if_none_match.star_tag:
+            conditions.append(false())
+        else:
+            conditions.append(tasks.c.updated_at.not_in(versions_named(if_none_match, weak=True)))
+    return conditions

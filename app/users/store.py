@@ -1,0 +1,88 @@
+"""Accounts: every statement on ``users`` that signs people up, logs them in or changes an account."""
+
+from contextlib import contextmanager
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..connections import run
+from ..errors import APIError
+from ..extensions import db
+from ..models import username_key, users, utcnow
+from ..passwords import hash_password, password_matches
+from ..signed_in import owned
+
+BY_EMAIL = select(users).where(users.c.email == bindparam("email"))
+CREATE = insert(users).returning(users.c.id)
+# PATCH changes what it names: a column given no new value (NULL) keeps its own.
+CHANGE_ACCOUNT = update(users).where(owned(users)).values(
+    username=func.coalesce(bindparam("new_username"), users.c.username),
+    username_key=func.coalesce(bindparam("new_username_key"), users.c.username_key),
+    email=func.coalesce(bindparam("new_email"), users.c.email),
+).returning(*users.c)
+# Only if the password is still the one just verified: of two concurrent
+# changes one wins. The version moves in SQL, so no change is lost.
+CHANGE_PASSWORD = update(users).where(owned(users), users.c.hashed_password == bindparam("verified_hash")).values(
+    hashed_password=bindparam("new_hash"), token_version=users.c.token_version + 1).returning(users.c.id)
+# Tasks and tombstones go with the account (ON DELETE CASCADE).
+DELETE_ACCOUNT = delete(users).where(owned(users)).returning(users.c.id)
+
+
+def create_account(username, email, password):
+    """Sign up (SignupSchema's fields): the new account's id; 400 if the username or the e-mail address is taken."""
+    account = {"username": username, "username_key": username_key(username), "email": email,
+               "hashed_password": hash_password(password), "token_version": 1, "change_seq": 0, "purged_seq": 0,
+               "created_at": utcnow()}
+    with _unique_names():
+        return run(CREATE, account)[0].id
+
+
+def authenticate(email, password):
+    """The account (a row of users) whose e-mail address and password these are; 401 otherwise."""
+    found = run(BY_EMAIL, {"email": email.lower()})
+    account = found[0] if found else None
+    if not password_matches(account.hashed_password if account else None, password):
+        raise APIError(401, "Incorrect email or password")
+    return account
+
+
+def change_account(user, changes):
+    """Change the signed-in user's username, e-mail address, or both; the account's row after."""
+    username = changes.get("username")
+    with _unique_names():
+        return user.row(CHANGE_ACCOUNT, new_username=username, new_email=changes.get("email"),
+                        new_username_key=username_key(username) if username is not None else None)
+
+
+def change_password(user, current_password, new_password):
+    """Set a new password; its version moves on, so every token issued before stops working."""
+    verified_hash = user.account().hashed_password
+    if not (password_matches(verified_hash, current_password)
+            and user.rows(CHANGE_PASSWORD, verified_hash=verified_hash, new_hash=hash_password(new_password))):
+        raise APIError(400, "Current password is incorrect")
+
+
+def delete_account(user):
+    """Delete the signed-in user's account with all its tasks."""
+    # The user's row first, as every task write locks it first (no deadlock).
+    user.rows(DELETE_ACCOUNT)
+
+
+def all_accounts():
+    """For the operator's ``flask users list``."""
+    return run(select(users).order_by(users.c.id), {})
+
+
+def insert_many(accounts):
+    """For the operator's ``flask seed``: the new accounts' ids, in the order given."""
+    return [row.id for row in run(insert(users).returning(users.c.id, sort_by_parameter_order=True), accounts)]
+
+
+@contextmanager
+def _unique_names():
+    """400 when the unique indexes refuse a username or an e-mail address: they decide races too."""
+    try:
+        yield
+    except IntegrityError:
+        db.session.rollback()  # the transaction is spoilt, and the user's check may still need the session
+        raise APIError(400, "Username or email already exists") from None

@@ -1,0 +1,101 @@
+"""The signed-in user as a value (app/signed_in.py): a store cannot reach a user's rows without it."""
+
+import jwt as pyjwt
+import pytest
+from flask_jwt_extended import verify_jwt_in_request
+from sqlalchemy import event, select
+
+from app.errors import APIError
+from app.extensions import db
+from app.models import tasks
+from app.signed_in import SignedInUser
+from app.tasks import store
+from app.users import store as accounts
+
+TASKS = "/api/v1/tasks"
+
+
+def signed_in():
+    """The SignedInUser that login_required would hand a view, for the request's token."""
+    verify_jwt_in_request()
+    return SignedInUser.from_token()
+
+
+@pytest.fixture
+def alices_task(client, alice):
+    return client.post(TASKS, json={"title": "alice's"}, headers=alice).get_json()
+
+
+@pytest.fixture
+def statements(app):
+    """The statements sent to the database while the test runs."""
+    sent = []
+    with app.app_context():
+        engine = db.engine
+
+    def count(_conn, _cursor, statement, *args):
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    yield sent
+    event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_store_function_refuses_to_run_without_a_signed_in_user(app, alice, alices_task, statements):
+    """A user's id alone, or anything but a SignedInUser, runs nothing: there is no other way in."""
+    with app.test_request_context(TASKS, headers=alice):
+        for not_a_user in (alices_task["owner_id"], str(alices_task["owner_id"]), None, {"id": 1}):
+            with pytest.raises(AttributeError):
+                store.one(not_a_user, alices_task["id"])
+            with pytest.raises(AttributeError):
+                store.remove(not_a_user, alices_task["id"])
+            with pytest.raises(AttributeError):
+                accounts.delete_account(not_a_user)
+    assert statements == []
+
+
+def test_a_signed_in_user_comes_only_from_a_verified_token(app, client, alice):
+    alice_id = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
+    with app.test_request_context(TASKS, headers=alice):
+        with pytest.raises(RuntimeError):  # Flask-JWT-Extended: no token verified in this request
+            SignedInUser.from_token()
+        assert signed_in().id == alice_id
+
+
+def test_the_store_finds_the_tokens_users_task_and_only_while_signed_in(app, client, alice, bob, alices_task):
+    task_id = alices_task["id"]
+    with app.test_request_context(TASKS, headers=alice):
+        assert store.one(signed_in(), task_id).title == "alice's"
+    with app.test_request_context(TASKS, headers=bob), pytest.raises(APIError) as refused:
+        store.one(signed_in(), task_id)
+    assert refused.value.status_code == 404  # bob is signed in: alice's task is simply not found
+    assert client.post("/api/v1/auth/logout", headers=alice).status_code == 204
+    with app.test_request_context(TASKS, headers=alice), pytest.raises(APIError) as refused:
+        store.one(signed_in(), task_id)
+    assert refused.value.status_code == 401  # the same statement, checked: logged out, not "not found"
+
+
+def test_a_statement_that_does_not_name_its_owner_is_refused(app, alice, alices_task, statements):
+    """Every statement on a user's data names its owner with owned(): one that forgets is never run."""
+    with app.test_request_context(TASKS, headers=alice):
+        user = signed_in()
+        with pytest.raises(ValueError, match="owned"):
+            user.rows(select(tasks).where(tasks.c.id == alices_task["id"]))
+        with pytest.raises(ValueError, match="owned"):
+            user.write(tasks.delete().where(tasks.c.id == alices_task["id"]))
+    assert statements == []
+
+
+@pytest.mark.parametrize("claims", [
+    {"ver": [1]}, {"ver": "1"}, {"ver": 1.0}, {"ver": True}, {"ver": None}, {"ver": 2**40},
+    {"sid": 7}, {"sid": None}, {"sub": 7}, {"sub": "٣"}, {"sub": "0"},
+])
+def test_claims_of_another_type_are_401_before_any_statement(app, client, alice, claims, statements):
+    """Signed with the server's key but not as we issue them: 401, never a database error."""
+    good = pyjwt.decode(alice["Authorization"].split()[1], options={"verify_signature": False})
+    token = pyjwt.encode({**good, **claims}, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    for path in ("/api/v1/users/me", TASKS, f"{TASKS}/1"):
+        response = client.get(path, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, (path, claims)
+        assert response.get_json() == {"detail": "Not authenticated"}
+    assert statements == []
