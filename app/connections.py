@@ -21,8 +21,9 @@ import select
 
 from flask import has_request_context, request
 from psycopg2.extensions import connection as PostgreSQLConnection
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.sql import Update
 
 from .extensions import db
 
@@ -31,6 +32,10 @@ READ_METHODS = ("GET", "HEAD")
 
 def run(statement, params):
     """The rows a Core statement returns (empty for one that returns none), on the request's connection."""
+    if isinstance(statement, Update) and not params.keys().isdisjoint(statement.table.c.keys()):
+        # SQLAlchemy would SET every column that a parameter is named after:
+        # an UPDATE changes only what its values() name.
+        raise ValueError(f"parameters named like columns of {statement.table.name}: {sorted(params)}")
     if has_request_context() and request.method in READ_METHODS:
         if statement.is_dml:  # it would commit at once, alone: a read request never writes
             raise RuntimeError(f"a write in a {request.method} request: {statement}")
@@ -38,6 +43,11 @@ def run(statement, params):
             _autocommit(connection)
             return _rows(connection.execute(statement, params))
     return _rows(db.session.execute(statement, params))
+
+
+def ping():
+    """One round trip to the database, on the request's connection (raises when it cannot be reached)."""
+    run(text("SELECT 1"), {})
 
 
 def _rows(result):

@@ -1,10 +1,9 @@
 """Probes for orchestrators and load balancers, outside /api/v1 and without a token."""
 
 from flask import current_app
-from sqlalchemy import text
 
 from .blueprint import ApiBlueprint
-from .connections import run
+from .connections import ping
 from .schemas import StatusSchema
 
 bp = ApiBlueprint("health", __name__, description="Liveness and readiness probes.")
@@ -22,6 +21,6 @@ def healthz():
 @bp.alt_response(503, response="SERVICE_UNAVAILABLE")
 def readyz():
     """The database (and Redis, when configured) answers: 200, else 503, so no traffic is sent here."""
-    run(text("SELECT 1"), {})
+    ping()
     current_app.extensions["revocations"].check()
     return {"status": "ok"}

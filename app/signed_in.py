@@ -4,11 +4,13 @@
 verified token and hands it to the view, which hands it to a store. A store
 runs every statement on a user's data through it:
 
-- each statement names its owner with ``owned(table)``, the one ownership
-  condition, or it is refused (ValueError, at its first run);
+- each statement requires ``owned(table)`` of its own table, the one
+  ownership condition (an INSERT: ``owner_id=OWNER``), or it is refused
+  (ValueError) before it runs;
 - ``rows`` adds the token's check to the statement itself: the user exists at
   the token's version, and the token's session is not logged out. The data
-  and the check cost one round trip;
+  and the check cost one round trip (where logouts live in Redis, Redis is
+  asked once, as the SignedInUser is made);
 - ``write`` first takes the user's next change number, in an UPDATE that
   makes the same check and holds the user's row until commit (app/tasks/
   sync.py says why), then runs the write in that transaction, with the
@@ -23,17 +25,15 @@ tell its holder more. ``confirm`` makes sure of the same before any answer.
 
 from functools import lru_cache
 
-from flask import current_app
 from flask_jwt_extended import get_jwt
 from sqlalchemy import bindparam, exists, select, update
-from sqlalchemy.sql import Delete, Insert, Update
-from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.visitors import iterate
+from sqlalchemy.sql import CompoundSelect, Delete, Insert, Subquery, Update, operators
+from sqlalchemy.sql.elements import BooleanClauseList
 
 from .connections import run
 from .errors import APIError
 from .models import MAX_ID, users
-
+from .revocation import revocations
 
 # The signed-in user's id, bound by every statement run through a SignedInUser;
 # a new row's owner (``insert(table).values(owner_id=OWNER)``).
@@ -85,17 +85,19 @@ class SignedInUser:
     @classmethod
     def from_token(cls):
         """The user of this request's verified token (Flask-JWT-Extended's ``jwt_required`` ran)."""
-        return cls(get_jwt(), current_app.extensions["revocations"])
+        return cls(get_jwt(), revocations())
 
     def rows(self, statement, *conditions, **params):
         """The rows ``statement`` (narrowed by ``conditions``) finds among the user's data.
 
-        401 when it finds nothing because the token is no longer good.
+        401 when it finds nothing because the token is no longer good. (A row
+        found means the check held: an aggregate groups by owner, or it would
+        answer a row to anyone.)
         """
         checked = _checked(statement, self._revocations)
         if conditions:  # per request (filters, versions): the statement built once stays cached
             checked = checked.where(*conditions)
-        found = run(checked, {**self._params, **params})
+        found = run(checked, {**params, **self._params})  # the token's values, whatever a caller passed
         if found:
             self._found = True
         else:
@@ -121,7 +123,7 @@ class SignedInUser:
             self._change, self._found = changed[0].change_seq, True
         if conditions:
             statement = statement.where(*conditions)
-        return run(statement, {"user_id": self.id, "change": self._change, **params})
+        return run(statement, {**params, "user_id": self.id, "change": self._change})
 
     def account(self):
         """The user's row of ``users``, read once per request; 401 if the user is not signed in."""
@@ -149,9 +151,39 @@ def _checked(statement, revocations):
 
 @lru_cache(maxsize=256)
 def _refuse_unless_owned(statement):
-    """The table ``statement`` works on, once it is known to name the signed-in user as owner."""
-    if not any(isinstance(element, BindParameter) and element.key == OWNER.key for element in iterate(statement)):
-        raise ValueError(f"a statement on a user's data must name its owner with owned(): {statement}")
-    if isinstance(statement, (Insert, Update, Delete)):
+    """The table ``statement`` works on, once it is known to keep to the signed-in user's rows.
+
+    That is: ``owned(table)`` is one of the conditions its WHERE clause
+    requires (in each part of a UNION it reads from), or, for an INSERT, the
+    new row's owner is the signed-in user.
+    """
+    if isinstance(statement, Insert):
+        # (SQLAlchemy keeps an INSERT's values() there; its version is pinned.)
+        if statement._values.get("owner_id") is not OWNER:
+            raise _unowned(statement)
         return statement.table
-    return statement.get_final_froms()[0]
+    if isinstance(statement, (Update, Delete)):
+        table = statement.table
+    else:
+        (table,) = statement.get_final_froms()
+        if isinstance(table, Subquery):  # each part must keep to the user's rows itself
+            element = table.element
+            for part in element.selects if isinstance(element, CompoundSelect) else [element]:
+                _refuse_unless_owned(part)
+            return table
+    if not any(condition.compare(owned(table)) for condition in _required(statement.whereclause)):
+        raise _unowned(statement)
+    return table
+
+
+def _required(clause):
+    """The conditions that a WHERE clause requires, each of them (the terms of its top-level AND)."""
+    if clause is None:
+        return []
+    if isinstance(clause, BooleanClauseList) and clause.operator is operators.and_:
+        return [term for part in clause.clauses for term in _required(part)]
+    return [clause]
+
+
+def _unowned(statement):
+    return ValueError(f"a statement on a user's data must require owned(table) of its own table: {statement}")

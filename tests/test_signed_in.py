@@ -3,12 +3,12 @@
 import jwt as pyjwt
 import pytest
 from flask_jwt_extended import verify_jwt_in_request
-from sqlalchemy import event, select
+from sqlalchemy import event, exists, or_, select
 
 from app.errors import APIError
 from app.extensions import db
-from app.models import tasks
-from app.signed_in import SignedInUser
+from app.models import tasks, users
+from app.signed_in import SignedInUser, owned
 from app.tasks import store
 from app.users import store as accounts
 
@@ -75,12 +75,16 @@ def test_the_store_finds_the_tokens_users_task_and_only_while_signed_in(app, cli
     assert refused.value.status_code == 401  # the same statement, checked: logged out, not "not found"
 
 
-def test_a_statement_that_does_not_name_its_owner_is_refused(app, alice, alices_task, statements):
-    """Every statement on a user's data names its owner with owned(): one that forgets is never run."""
+def test_a_statement_that_does_not_keep_to_the_users_rows_is_refused(app, alice, alices_task, statements):
+    """Every statement on a user's data requires owned() of its own table: one that does not is never run."""
     with app.test_request_context(TASKS, headers=alice):
         user = signed_in()
         with pytest.raises(ValueError, match="owned"):
             user.rows(select(tasks).where(tasks.c.id == alices_task["id"]))
+        with pytest.raises(ValueError, match="owned"):  # the owner named, but not required of the task
+            user.rows(select(tasks).where(tasks.c.id == alices_task["id"], exists().where(owned(users))))
+        with pytest.raises(ValueError, match="owned"):
+            user.rows(select(tasks).where(or_(owned(tasks), tasks.c.id == alices_task["id"])))
         with pytest.raises(ValueError, match="owned"):
             user.write(tasks.delete().where(tasks.c.id == alices_task["id"]))
     assert statements == []
@@ -99,3 +103,13 @@ def test_claims_of_another_type_are_401_before_any_statement(app, client, alice,
         assert response.status_code == 401, (path, claims)
         assert response.get_json() == {"detail": "Not authenticated"}
     assert statements == []
+
+
+def test_an_update_never_sets_a_column_that_only_a_parameter_names(app, alice, alices_task, statements):
+    """SQLAlchemy would turn a parameter named like a column into a SET of it: refused instead."""
+    with app.test_request_context(f"{TASKS}/{alices_task['id']}", method="PATCH", headers=alice):
+        user = signed_in()
+        with pytest.raises(ValueError, match="named like columns"):
+            user.write(store._update(frozenset({"title"}), None), task_id=alices_task["id"], now=None,
+                       new_title="renamed", owner_id=12345)
+    assert not any(statement.startswith("UPDATE tasks") for statement in statements)

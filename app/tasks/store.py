@@ -28,7 +28,8 @@ TASK = select(tasks).where(owned(tasks), tasks.c.id == TASK_ID)
 TASK_EXISTS = select(tasks.c.id).where(owned(tasks), tasks.c.id == TASK_ID)
 CREATE = insert(tasks).values(owner_id=OWNER, change_seq=CHANGE).returning(*tasks.c)
 DELETE = delete(tasks).where(owned(tasks), tasks.c.id == TASK_ID).returning(tasks.c.id)
-COUNT = select(func.count()).select_from(tasks).where(owned(tasks))
+# Grouped: no row at all (rather than a 0) unless the token's check held.
+COUNT = select(func.count()).select_from(tasks).where(owned(tasks)).group_by(tasks.c.owner_id)
 
 
 def create(user, fields):
@@ -51,7 +52,8 @@ def page(user, query):
     if rows:
         total = rows[0].total
     elif offset:  # past the end: the total still counts what matches
-        total = user.rows(COUNT, *filters)[0][0]
+        counted = user.rows(COUNT, *filters)
+        total = counted[0][0] if counted else 0
     else:
         total = 0
     return Page(rows, total, limit, offset)
@@ -75,8 +77,8 @@ def remove(user, task_id, if_match=None, if_none_match=None):
     leave_tombstone(user, task_id)
 
 
-def insert_many(rows):
-    """For the operator's ``flask seed``: tasks of any users, each row with its owner and change number."""
+def seed_tasks(rows):
+    """For the operator's ``flask seed`` only: tasks of any users, each row with its owner and change number."""
     run(insert(tasks), rows)
 
 
