@@ -5,7 +5,6 @@ here could have been made through signup.
 """
 
 import click
-from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -13,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from . import idempotency
 from .errors import APIError
 from .extensions import db
-from .models import username_key, utcnow
+from .models import new_account_values, utcnow
 from .passwords import hash_password
+from .revocation import revocations
 from .schemas import SignupSchema
 from .tasks import store as task_store
 from .tasks import sync
@@ -61,7 +61,7 @@ def list_users():
 @tokens.command("purge")
 def purge_tokens():
     """Forget revocations of sessions whose tokens have expired anyway."""
-    purged = current_app.extensions["revocations"].purge()
+    purged = revocations().purge()
     db.session.commit()
     click.echo(f"purged {purged} expired revocations")
 
@@ -100,16 +100,15 @@ def seed(user_count, task_count, prefix, password):
     # (app/tasks/sync.py), so seeded tasks show in delta sync like any other.
     tasks_of = [len(range(i, task_count, user_count)) for i in range(user_count)]
     try:
-        user_ids = accounts.insert_many([
-            {"username": name, "username_key": username_key(name), "email": f"{name.lower()}@example.com",
-             "hashed_password": hashed, "token_version": 1, "change_seq": tasks_of[i], "purged_seq": 0,
-             "created_at": now} for i, name in enumerate(names)
+        user_ids = accounts.seed_accounts([
+            {**new_account_values(name, f"{name.lower()}@example.com", hashed), "change_seq": tasks_of[i]}
+            for i, name in enumerate(names)
         ])
     except IntegrityError:
         raise click.ClickException(f"users named {prefix}N exist already: choose another --prefix") from None
     batch = 10_000
     for start in range(0, task_count, batch):
-        task_store.insert_many([
+        task_store.seed_tasks([
             {"owner_id": user_ids[n % user_count], "change_seq": n // user_count + 1, "title": f"Task {n + 1}",
              "description": None, "due_date": None, "completed": n % 3 == 0,
              "completed_at": now if n % 3 == 0 else None, "created_at": now, "updated_at": now}

@@ -5,7 +5,9 @@ repeat sees it and gets 409); its answer then completes the record in the
 write's own transaction, which commits both; a repeat with the same key
 and the same body replays that answer with ``Idempotent-Replayed: true``; the
 same key with another body is a 422. A request that fails releases its key,
-so a retry runs again. A reservation left by a crashed worker expires after
+so a retry runs again. A request whose commit fails keeps its reservation
+(the commit may have gone through, and a released key could let a retry write
+twice), and so does a worker that crashed: a retry takes it over after
 IDEMPOTENCY_LOCK_SECONDS.
 
 Records live in the database even when REDIS_URL is set: only there can a

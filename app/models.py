@@ -80,6 +80,13 @@ class User(db.Model):
         return username
 
 
+def new_account_values(username, email, hashed_password):
+    """A new account's column values (for the INSERTs of app/users/store.py)."""
+    return {"username": username, "username_key": username_key(username), "email": email,
+            "hashed_password": hashed_password, "token_version": 1, "change_seq": 0, "purged_seq": 0,
+            "created_at": utcnow()}
+
+
 class Task(db.Model):
     __tablename__ = "tasks"
     # (sqlite_autoincrement, below: never reuse a deleted task's id, so a client

@@ -26,8 +26,8 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import bindparam, delete, func, insert, literal, select, union_all, update
 
-from ..connections import run
 from ..errors import APIError
+from ..extensions import db
 from ..models import task_tombstones, tasks, users, utcnow
 from ..signed_in import OWNER, owned
 
@@ -96,9 +96,8 @@ def purge_tombstones():
     newest_purged = (select(func.max(task_tombstones.c.change_seq))
                      .where(task_tombstones.c.owner_id == users.c.id, task_tombstones.c.deleted_at < cutoff)
                      .scalar_subquery())
-    run(update(users).where(newest_purged.is_not(None)).values(purged_seq=newest_purged), {})
-    purged = delete(task_tombstones).where(task_tombstones.c.deleted_at < cutoff).returning(task_tombstones.c.task_id)
-    return len(run(purged, {}))
+    db.session.execute(update(users).where(newest_purged.is_not(None)).values(purged_seq=newest_purged))
+    return db.session.execute(delete(task_tombstones).where(task_tombstones.c.deleted_at < cutoff)).rowcount
 
 
 def _serializer():

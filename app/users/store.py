@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from ..connections import run
 from ..errors import APIError
 from ..extensions import db
-from ..models import username_key, users, utcnow
+from ..models import new_account_values, username_key, users
 from ..passwords import hash_password, password_matches
 from ..signed_in import owned
 
@@ -30,11 +30,8 @@ DELETE_ACCOUNT = delete(users).where(owned(users)).returning(users.c.id)
 
 def create_account(username, email, password):
     """Sign up (SignupSchema's fields): the new account's id; 400 if the username or the e-mail address is taken."""
-    account = {"username": username, "username_key": username_key(username), "email": email,
-               "hashed_password": hash_password(password), "token_version": 1, "change_seq": 0, "purged_seq": 0,
-               "created_at": utcnow()}
     with _unique_names():
-        return run(CREATE, account)[0].id
+        return run(CREATE, new_account_values(username, email, hash_password(password)))[0].id
 
 
 def authenticate(email, password):
@@ -73,8 +70,8 @@ def all_accounts():
     return run(select(users).order_by(users.c.id), {})
 
 
-def insert_many(accounts):
-    """For the operator's ``flask seed``: the new accounts' ids, in the order given."""
+def seed_accounts(accounts):
+    """For the operator's ``flask seed`` only: the new accounts' ids, in the order given."""
     return [row.id for row in run(insert(users).returning(users.c.id, sort_by_parameter_order=True), accounts)]
 
 
