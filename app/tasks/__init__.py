@@ -1,0 +1,1 @@
+"""The signed-in user's tasks: blueprint (routes.py), statements (store.py), sync, versions, paging."""

@@ -1,0 +1,62 @@
+"""Which way the imports run (docs/architecture.md): a rule broken here fails the suite, not a review."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parent.parent / "app"
+
+
+def imports(path):
+    """The absolute names a module imports: modules, and ``module.name`` for each name taken from one."""
+    package = ".".join(path.relative_to(APP.parent).with_suffix("").parts[:-1])  # where "." points
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            module = ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else node.module
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def modules(pattern):
+    return sorted(APP.glob(pattern))
+
+
+def app_imports(path):
+    return {name for name in imports(path) if name == "app" or name.startswith("app.")}
+
+
+def test_the_rule_reader_sees_what_a_module_imports():
+    """The control: the reader below finds relative and absolute imports alike."""
+    assert {"app.signed_in", "app.signed_in.owned", "app.tasks.sync.CHANGE"} <= imports(APP / "tasks" / "store.py")
+
+
+def test_extensions_import_nothing_of_the_app():
+    assert app_imports(APP / "extensions.py") == set()
+
+
+@pytest.mark.parametrize("lower", ["models.py", "connections.py"])
+def test_models_and_connections_know_only_the_extensions(lower):
+    assert all(name.startswith("app.extensions") for name in app_imports(APP / lower)), app_imports(APP / lower)
+
+
+@pytest.mark.parametrize("routes", modules("*/routes.py"), ids=lambda path: path.parent.name)
+def test_views_reach_the_database_only_through_their_stores(routes):
+    """No view imports the models, builds a statement, picks a connection, or reads g or a token's claims."""
+    forbidden = ("app.models", "app.connections", "app.extensions", "app.signed_in", "sqlalchemy",
+                 "flask.g", "flask_jwt_extended")
+    found = {name for name in imports(routes) if name.startswith(forbidden)}
+    assert found == set(), routes
+
+
+@pytest.mark.parametrize("store", modules("*/store.py") + [APP / "tasks" / "sync.py", APP / "signed_in.py"],
+                         ids=lambda path: str(path.relative_to(APP)))
+def test_stores_know_nothing_of_views(store):
+    views = ("app.blueprint", "app.auth", "app.users.routes", "app.tasks.routes", "flask.request", "flask.g")
+    assert {name for name in imports(store) if name.startswith(views)} == set()
