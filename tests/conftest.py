@@ -9,7 +9,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import psycopg2
@@ -217,6 +219,9 @@ def serve(app, app_env):
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         processes.append(process)
+        # Read as it comes: a server that fills the pipe would block on its next log line.
+        process.log = []
+        threading.Thread(target=lambda: process.log.extend(process.stderr), daemon=True).start()
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -225,7 +230,8 @@ def serve(app, app_env):
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     process.kill()
-                    pytest.fail(f"gunicorn did not start: {process.stderr.read().decode()}")
+                    process.wait()
+                    pytest.fail(f"gunicorn did not start: {b''.join(process.log).decode()}")
                 time.sleep(0.1)
 
     start.processes = processes  # the gunicorn masters, for tests that signal them
@@ -233,7 +239,15 @@ def serve(app, app_env):
     for process in processes:
         if process.poll() is None:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                # Beyond gunicorn's own 30 s graceful timeout. (Graceful shutdown has a test of
+                # its own in test_reliability.py; here a slow exit must not fail another test.)
+                process.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                tail = b"".join(process.log).decode(errors="replace")[-2000:]
+                warnings.warn(f"gunicorn did not exit within 45 s of SIGTERM; its log ended:\n{tail}")
 
 
 def redis_available():
