@@ -20,3 +20,10 @@ elseif #tokens > 1 then
     return wrk.format(nil, paths[turn], headers, nil)
   end
 end
+
+-- BENCH_DELAY_MS (optional): each connection waits this long before its next
+-- request, to offer a steady load below what the server sustains.
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pause then
+  delay = function() return pause end
+end
