@@ -60,3 +60,21 @@ def test_views_reach_the_database_only_through_their_stores(routes):
 def test_stores_know_nothing_of_views(store):
     views = ("app.blueprint", "app.auth", "app.users.routes", "app.tasks.routes", "flask.request", "flask.g")
     assert {name for name in imports(store) if name.startswith(views)} == set()
+
+
+# The only store functions that reach the database without a SignedInUser, and why:
+# no one is signed in yet (signup, login), or the operator runs them over every user.
+WITHOUT_A_SIGNED_IN_USER = {
+    "tasks/store.py": {"seed_tasks"},
+    "tasks/sync.py": {"purge_tombstones"},
+    "users/store.py": {"create_account", "authenticate", "all_accounts", "seed_accounts", "_unique_names"},
+}
+
+
+@pytest.mark.parametrize("store", sorted(WITHOUT_A_SIGNED_IN_USER))
+def test_a_store_reaches_a_users_data_only_through_the_signed_in_user(store):
+    """Every other function of a store runs its statements through the SignedInUser it is given."""
+    tree = ast.parse((APP / store).read_text())
+    direct = {function.name for function in tree.body if isinstance(function, ast.FunctionDef)
+              for node in ast.walk(function) if isinstance(node, ast.Name) and node.id in ("run", "db")}
+    assert direct == WITHOUT_A_SIGNED_IN_USER[store]
