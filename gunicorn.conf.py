@@ -33,6 +33,10 @@ keepalive = _int("GUNICORN_KEEPALIVE", 5)
 # (Restarting a worker costs a second of CPU: not too often under load.)
 max_requests = _int("GUNICORN_MAX_REQUESTS", 20000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 2000)
+# The longest request line gunicorn's own limit allows: a long query string
+# reaches the app, which refuses it in JSON (a 422), where gunicorn would answer
+# an HTML 414 past its default of 4094 bytes.
+limit_request_line = 8190
 # Proxies whose X-Forwarded-Proto gunicorn believes (the app's own
 # PROXY_FIX_X_FOR decides about client addresses).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
