@@ -202,6 +202,9 @@ def free_port():
 def serve(app, app_env):
     """Start gunicorn serving ``wsgi:app`` in production mode; returns its base URL.
 
+    Started in the repository, gunicorn reads gunicorn.conf.py by itself (the
+    options given here override it): the tests serve as the image does.
+
     ``serve(workers=2, RATELIMIT_ENABLED="true", ...)``: extra keywords are
     environment variables. The database is the suite's, already migrated.
     """
