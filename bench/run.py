@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from datetime import datetime, timezone
@@ -103,13 +104,15 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         if plain:
+            # Started elsewhere: gunicorn reads ./gunicorn.conf.py from the directory it starts in.
             options = ["--bind", f"127.0.0.1:{self.port}", "--workers", env["WEB_CONCURRENCY"],
-                       "--threads", env["GUNICORN_THREADS"], "--no-control-socket"]
+                       "--threads", env["GUNICORN_THREADS"], "--no-control-socket", "--chdir", str(ROOT)]
+            where = tempfile.mkdtemp(prefix="bench-plain-")
         else:
-            options = ["--config", "gunicorn.conf.py"]
+            options, where = ["--config", "gunicorn.conf.py"], ROOT
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", *options, target],
-            cwd=ROOT, env={**env, "PORT": str(self.port)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=where, env={**env, "PORT": str(self.port)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while True:
