@@ -6,6 +6,7 @@ and a SQLite file otherwise. ``TEST_DATABASE_URL=sqlite`` forces SQLite.
 """
 
 import os
+from contextlib import contextmanager
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import psycopg2
 import pytest
 import redis
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
@@ -258,3 +259,27 @@ def redis_available():
         return redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1).ping()
     except redis.RedisError:
         return False
+
+
+class Statements(list):
+    """The statements run, and whether each ran in autocommit (``.autocommit``)."""
+
+
+@contextmanager
+def counted(app):
+    """The statements sent to the database inside the block (tests/test_query_counts.py counts them)."""
+    statements = Statements()
+    with app.app_context():
+        engine = db.engine
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+        autocommit.append(getattr(conn.connection.dbapi_connection, "autocommit", None))
+
+    autocommit = statements.autocommit = []
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

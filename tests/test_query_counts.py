@@ -1,37 +1,12 @@
 """Round trips to the database per request, counted: an added query or an N+1 fails here."""
 
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 
 from app.extensions import db
-from tests.conftest import AuthActions
+from tests.conftest import AuthActions, counted
 
 TASKS = "/api/v1/tasks"
-
-
-class Statements(list):
-    """The statements run, and whether each ran in autocommit (``.autocommit``)."""
-
-
-@contextmanager
-def counted(app):
-    statements = Statements()
-    with app.app_context():
-        engine = db.engine
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-        autocommit.append(getattr(conn.connection.dbapi_connection, "autocommit", None))
-
-    autocommit = statements.autocommit = []
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 @pytest.fixture

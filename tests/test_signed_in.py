@@ -3,14 +3,14 @@
 import jwt as pyjwt
 import pytest
 from flask_jwt_extended import verify_jwt_in_request
-from sqlalchemy import event, exists, or_, select
+from sqlalchemy import exists, or_, select
 
 from app.errors import APIError
-from app.extensions import db
 from app.models import tasks, users
 from app.signed_in import SignedInUser, owned
 from app.tasks import store
 from app.users import store as accounts
+from tests.conftest import counted
 
 TASKS = "/api/v1/tasks"
 
@@ -29,16 +29,8 @@ def alices_task(client, alice):
 @pytest.fixture
 def statements(app):
     """The statements sent to the database while the test runs."""
-    sent = []
-    with app.app_context():
-        engine = db.engine
-
-    def count(_conn, _cursor, statement, *args):
-        sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    yield sent
-    event.remove(engine, "before_cursor_execute", count)
+    with counted(app) as sent:
+        yield sent
 
 
 def test_a_store_function_refuses_to_run_without_a_signed_in_user(app, alice, alices_task, statements):
