@@ -100,10 +100,15 @@ class Task(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
+        # One per way a user's tasks are read in order, each led by the owner:
+        # a page starts where its cursor points and reads only its own rows
+        # (app/tasks/keyset.py). (owner_id, id) also serves lookups by owner.
+        Index("ix_tasks_owner_id_id", "owner_id", "id"),
+        Index("ix_tasks_owner_id_due_date_id", "owner_id", "due_date", "id"),
         Index("ix_tasks_owner_id_change_seq", "owner_id", "change_seq"),
         {"sqlite_autoincrement": True},
     )

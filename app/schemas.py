@@ -8,7 +8,7 @@ import re
 from datetime import datetime, timezone
 from operator import itemgetter
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates, validates_schema
 from werkzeug.http import parse_etags
 
 from .models import MAX_ID, USERNAME_KEY_LENGTH, username_key
@@ -282,7 +282,15 @@ class SortKeys(fields.String):
 
 class TaskListQuerySchema(Schema):
     limit = QueryInteger(load_default=100, validate=validate.Range(1, 1000))
-    offset = QueryInteger(load_default=0, validate=validate.Range(0, MAX_ID))
+    cursor = Text(validate=[validate.Length(min=1, max=2000), validate.Regexp(r"^[A-Za-z0-9_.\-]+\Z")], metadata={
+        "pattern": "^[A-Za-z0-9_.-]+$",
+        "description": "Where the page starts: from the Link header's next (with the same sort). "
+                       "A page by cursor costs the same however many tasks come before it."})
+    offset = QueryInteger(load_default=0, validate=validate.Range(0, MAX_ID), metadata={
+        "description": "Tasks to skip (kept for older clients): the database reads every one it skips; "
+                       "prefer the cursor in Link."})
+    count = fields.Boolean(load_default=False, truthy={"true"}, falsy={"false"}, metadata={
+        "description": "true: send X-Total-Count and Link's last, at the price of reading every task that matches."})
     completed = fields.Boolean(truthy={"true"}, falsy={"false"}, metadata={"description": "true or false"})
     due_after = UTCDateTime(metadata={"description": "Due at or after this time (ISO 8601; URL-encode '+')."})
     due_before = UTCDateTime(metadata={"description": "Due before this time (ISO 8601; URL-encode '+')."})
@@ -292,6 +300,11 @@ class TaskListQuerySchema(Schema):
         "pattern": rf"^-?({'|'.join(SORTABLE)})(,-?({'|'.join(SORTABLE)}))*$",
         "description": f"Comma-separated, '-' for descending, of: {', '.join(SORTABLE)}. Ties are ordered by id.",
     })
+
+    @validates_schema(pass_original=True)
+    def _one_way_to_start(self, data, original, **_kwargs):
+        if "cursor" in original and "offset" in original:
+            raise ValidationError("Give cursor or offset, not both.", "cursor")
 
 
 class ETags(fields.String):

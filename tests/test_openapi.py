@@ -53,7 +53,8 @@ def test_operations_declare_their_security_and_errors(spec):
     put = spec["paths"]["/api/v1/tasks/{task_id}"]["put"]
     assert {"200", "404", "412", "422"} <= set(put["responses"])
     list_parameters = {p["name"] for p in spec["paths"]["/api/v1/tasks"]["get"]["parameters"]}
-    assert list_parameters == {"limit", "offset", "completed", "due_after", "due_before", "q", "sort", "If-None-Match"}
+    assert list_parameters == {"limit", "cursor", "offset", "count", "completed", "due_after", "due_before", "q", "sort",
+                               "If-None-Match"}
     for method in ("put", "patch", "delete"):
         operation = spec["paths"]["/api/v1/tasks/{task_id}"][method]
         assert {p["name"] for p in operation["parameters"]} == {"If-Match", "If-None-Match"}

@@ -1,5 +1,6 @@
 """Round trips to the database per request, counted: an added query or an N+1 fails here."""
 
+import re
 
 import pytest
 
@@ -20,8 +21,10 @@ def with_tasks(client, alice):
         ("get", "/api/v1/users/me", None, 1),  # token and user in one statement
         # Every statement on a user's data checks the token itself (app/signed_in.py).
         ("get", f"{TASKS}/{{id}}", None, 1),
-        ("get", f"{TASKS}?limit=50", None, 1),  # the page with its total: no N+1 over 50 tasks
-        ("get", f"{TASKS}?limit=50&offset=100", None, 3),  # past the end: + the user, + a count
+        ("get", f"{TASKS}?limit=20", None, 1),  # the page and whether another follows: no N+1, no count
+        ("get", f"{TASKS}?limit=20&sort=due_date", None, 1),  # dated and undated tasks, one UNION ALL
+        ("get", f"{TASKS}?limit=20&count=true", None, 2),  # + the count, asked for
+        ("get", f"{TASKS}?limit=50&offset=100", None, 2),  # past the end: + the user (401 or an empty page)
         # Writes: the token checked with the user's next change number (SignedInUser.write), then the write.
         ("post", TASKS, {"title": "new"}, 2),
         ("put", f"{TASKS}/{{id}}", {"completed": True}, 2),  # UPDATE ... RETURNING
@@ -40,6 +43,15 @@ def test_statements_per_request(app, client, alice, with_tasks, method, path, bo
         response = getattr(client, method)(path.format(id=with_tasks[0]), json=body, headers=alice)
     assert response.status_code < 300
     assert len(statements) == expected, statements
+
+
+@pytest.mark.parametrize("sort", ["id", "due_date", "-due_date,title"])
+def test_a_page_by_cursor_is_one_statement(app, client, alice, with_tasks, sort):
+    first = client.get(f"{TASKS}?limit=20&sort={sort}", headers=alice)
+    following = re.search(r'<([^>]*)>; rel="next"', first.headers["Link"]).group(1)
+    with counted(app) as statements:
+        assert len(client.get(following, headers=alice).get_json()) == 20
+    assert len(statements) == 1, statements
 
 
 def test_login_and_signup_are_one_statement_each(app, client):
@@ -93,10 +105,12 @@ def test_the_hot_statements_are_plain_sql_not_orm():
     statement for the ORM; SQLAlchemy is pinned in requirements.txt.)"""
     from app.revocation import DatabaseRevocations
     from app.signed_in import ACCOUNT, TAKE_NEXT_CHANGE, _checked
-    from app.tasks.store import CREATE, TASK, _page, _update
+    from app.tasks.keyset import count_statement, page_statement
+    from app.tasks.store import CREATE, TASK, _update
 
-    checked = [ACCOUNT, TASK, _page((("id", False),)), _page((("due_date", True), ("title", False))),
-               TAKE_NEXT_CHANGE]
+    checked = [ACCOUNT, TASK, TAKE_NEXT_CHANGE, count_statement({"q"}),
+               page_statement((("id", False),), frozenset({"completed"}), frozenset()),
+               page_statement((("due_date", True), ("title", False), ("id", False)), frozenset(), None)]
     writes = [CREATE, _update(frozenset({"title", "completed"}), True)]
     revocations = DatabaseRevocations()
     for statement in checked + [_checked(statement, revocations) for statement in checked] + writes:

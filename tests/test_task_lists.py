@@ -24,13 +24,24 @@ def titles(response):
 
 
 def links(response):
-    """{rel: (limit, offset)} from the Link header."""
-    found = {}
-    for target, rel in re.findall(r'<([^>]*)>; rel="(\w+)"', response.headers["Link"]):
-        limit = int(re.search(r"[?&]limit=(\d+)", target).group(1))
-        offset = int(re.search(r"[?&]offset=(\d+)", target).group(1))
-        found[rel] = (limit, offset)
-    return found
+    """{rel: target} from the Link header."""
+    return {rel: target for target, rel in re.findall(r'<([^>]*)>; rel="(\w+)"', response.headers["Link"])}
+
+
+def offsets(response):
+    """{rel: offset} of the links that page by offset."""
+    return {rel: int(re.search(r"[?&]offset=(\d+)", target).group(1))
+            for rel, target in links(response).items() if "offset=" in target}
+
+
+def follow(client, headers, path):
+    """Every page from ``path`` on, following Link's next: the titles of each page."""
+    pages = []
+    while path:
+        response = client.get(path, headers=headers)
+        pages.append(titles(response))
+        path = links(response).get("next")
+    return pages
 
 
 @pytest.fixture
@@ -38,38 +49,59 @@ def seven(client, alice):
     return [create(client, alice, title=f"t{n}") for n in range(7)]
 
 
-def test_default_is_every_task_by_id_with_a_total(client, alice, seven):
+def test_default_is_every_task_by_id_without_a_count(client, alice, seven):
     response = client.get(TASKS, headers=alice)
     assert titles(response) == [f"t{n}" for n in range(7)]
-    assert response.headers["X-Total-Count"] == "7"
-    assert links(response) == {"first": (100, 0), "last": (100, 0)}
+    assert "X-Total-Count" not in response.headers
+    assert links(response) == {"first": "/api/v1/tasks?"}
 
 
-def test_pages_with_links(client, alice, seven):
+def test_next_pages_by_cursor_to_the_end(client, alice, seven):
+    assert follow(client, alice, f"{TASKS}?limit=3") == [["t0", "t1", "t2"], ["t3", "t4", "t5"], ["t6"]]
     first = client.get(f"{TASKS}?limit=3", headers=alice)
-    assert titles(first) == ["t0", "t1", "t2"]
-    assert links(first) == {"first": (3, 0), "next": (3, 3), "last": (3, 6)}
+    assert set(links(first)) == {"first", "next"}
+    assert re.fullmatch(r"/api/v1/tasks\?limit=3&cursor=[\w.-]+", links(first)["next"])
+    # A full last page has no next either: one task more is read to know.
+    assert follow(client, alice, f"{TASKS}?limit=7") == [[f"t{n}" for n in range(7)]]
 
+
+def test_a_cursor_keeps_its_place_when_tasks_change_before_it(client, alice, seven):
+    second = links(client.get(f"{TASKS}?limit=3", headers=alice))["next"]
+    assert client.delete(f"{TASKS}/{seven[1]['id']}", headers=alice).status_code == 204
+    assert client.delete(f"{TASKS}/{seven[2]['id']}", headers=alice).status_code == 204  # the cursor's own task
+    assert titles(client.get(second, headers=alice)) == ["t3", "t4", "t5"]  # an offset would skip two
+
+
+def test_count_on_request_with_the_last_page(client, alice, seven):
+    response = client.get(f"{TASKS}?limit=3&count=true", headers=alice)
+    assert response.headers["X-Total-Count"] == "7"
+    assert offsets(response) == {"last": 6}
+    assert "count=true" in links(response)["next"]  # the client asked for it on every page
+    filtered = client.get(f"{TASKS}?q=t6&count=true", headers=alice)
+    assert filtered.headers["X-Total-Count"] == "1"
+
+
+def test_offsets_still_page_with_prev(client, alice, seven):
     middle = client.get(f"{TASKS}?limit=3&offset=3", headers=alice)
     assert titles(middle) == ["t3", "t4", "t5"]
-    assert links(middle) == {"first": (3, 0), "prev": (3, 0), "next": (3, 6), "last": (3, 6)}
-
-    last = client.get(f"{TASKS}?limit=3&offset=6", headers=alice)
-    assert titles(last) == ["t6"]
-    assert links(last) == {"first": (3, 0), "prev": (3, 3), "last": (3, 6)}
-    assert last.headers["X-Total-Count"] == "7"
+    assert offsets(middle) == {"prev": 0}
+    assert titles(client.get(links(middle)["next"], headers=alice)) == ["t6"]
+    last = client.get(f"{TASKS}?limit=3&offset=6&count=true", headers=alice)
+    assert titles(last) == ["t6"] and offsets(last) == {"prev": 3, "last": 6} and "next" not in links(last)
 
 
-def test_past_the_end_is_empty_with_the_total(client, alice, seven):
+def test_past_the_end_is_empty(client, alice, seven):
     response = client.get(f"{TASKS}?limit=3&offset=50", headers=alice)
     assert titles(response) == []
-    assert response.headers["X-Total-Count"] == "7"
-    assert links(response)["prev"] == (3, 6)  # back to the last page
+    assert offsets(response) == {"prev": 47}
+    counted = client.get(f"{TASKS}?limit=3&offset=50&count=true", headers=alice)
+    assert counted.headers["X-Total-Count"] == "7"
+    assert offsets(counted)["prev"] == 6  # back to the last page
 
 
 def test_links_keep_the_filters(client, alice, seven):
     response = client.get(f"{TASKS}?limit=2&q=t&sort=-title", headers=alice)
-    next_link = re.search(r'<([^>]*)>; rel="next"', response.headers["Link"]).group(1)
+    next_link = links(response)["next"]
     assert next_link.startswith("/api/v1/tasks?")
     assert "q=t" in next_link and "sort=-title" in next_link
     assert titles(client.get(next_link, headers=alice)) == ["t4", "t3"]
@@ -80,7 +112,7 @@ def test_filter_by_completed(client, alice):
     create(client, alice, title="open")
     assert titles(client.get(f"{TASKS}?completed=true", headers=alice)) == ["done"]
     assert titles(client.get(f"{TASKS}?completed=false", headers=alice)) == ["open"]
-    assert client.get(f"{TASKS}?completed=true", headers=alice).headers["X-Total-Count"] == "1"
+    assert client.get(f"{TASKS}?completed=true&count=true", headers=alice).headers["X-Total-Count"] == "1"
     assert done["completed_at"] is not None
 
 
@@ -130,7 +162,7 @@ def test_sort_by_several_keys_with_a_stable_order(client, alice):
 def test_only_own_tasks_are_counted(client, alice, bob):
     create(client, alice)
     create(client, bob)
-    response = client.get(TASKS, headers=bob)
+    response = client.get(f"{TASKS}?count=true", headers=bob)
     assert len(response.get_json()) == 1 and response.headers["X-Total-Count"] == "1"
 
 
@@ -159,6 +191,10 @@ def test_only_own_tasks_are_counted(client, alice, bob):
         ("complete=true", "complete"),  # unknown: a typo must not return everything
         ("limit=5&limit=2", "limit"),
         ("completed=true&completed=false", "completed"),
+        ("cursor=abc&offset=3", "cursor"),  # two starts: which one?
+        ("cursor=%00", "cursor"),
+        ("cursor=" + "a" * 2001, "cursor"),
+        ("count=yes", "count"),
     ],
 )
 def test_bad_query_values_are_422(client, alice, query, field):
@@ -166,6 +202,73 @@ def test_bad_query_values_are_422(client, alice, query, field):
     assert response.status_code == 422
     assert response.get_json()["detail"] == "Validation error"
     assert list(response.get_json()["errors"]) == [field]
+
+
+SORTS = ["id", "-id", "title", "-title", "due_date", "-due_date", "due_date,-title", "-due_date,title",
+         "title,due_date", "-title,-due_date", "created_at", "-updated_at,title", "title,-id"]
+
+
+@pytest.fixture
+def assorted(client, alice):
+    """Tasks with equal titles, equal due dates and missing ones: every kind of tie a cursor must get past."""
+    made = []
+    for n, (title, due) in enumerate([("b", 2), ("a", None), ("b", 1), ("c", 2), ("a", 1), ("b", None),
+                                      ("c", None), ("a", 2), ("b", 2), ("d", 3), ("a", None), ("c", 1)]):
+        due_date = None if due is None else f"2027-01-0{due}T12:00:00Z"
+        made.append(create(client, alice, title=title, due_date=due_date, completed=n % 3 == 0))
+    return made
+
+
+def expected_order(tasks, sort):
+    """The contract's order, computed here: keys in turn, missing due dates last either way, ties by id."""
+    def key(task):
+        parts = []
+        for name in sort.split(","):
+            value = task[name.lstrip("-")]
+            missing = value is None
+            if isinstance(value, str):
+                value = [-ord(c) for c in value] + [1] if name.startswith("-") else [ord(c) for c in value]
+            elif isinstance(value, int) and name.startswith("-"):
+                value = -value
+            parts.append((missing, None if missing else value))
+        return parts + [task["id"] if "id" not in sort.replace("-", "").split(",") else 0]
+    # Datetimes as ISO strings in UTC order as the instants do.
+    return [task["id"] for task in sorted(tasks, key=key)]
+
+
+@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("query", ["", "&completed=false", "&q=b"])
+def test_following_next_visits_every_task_once_in_the_sorted_order(client, alice, assorted, sort, query):
+    tasks = [t for t in client.get(f"{TASKS}?limit=1000", headers=alice).get_json()
+             if ("completed=false" not in query or not t["completed"]) and ("q=b" not in query or t["title"] == "b")]
+    walked, path = [], f"{TASKS}?limit=2&sort={sort}{query}"
+    while path:
+        response = client.get(path, headers=alice)
+        assert response.status_code == 200, response.get_json()
+        walked += [task["id"] for task in response.get_json()]
+        path = links(response).get("next")
+    one_page = [task["id"] for task in client.get(f"{TASKS}?limit=1000&sort={sort}{query}", headers=alice).get_json()]
+    assert walked == one_page == expected_order(tasks, sort)
+
+
+def test_a_cursor_is_the_users_and_its_sorts(app, client, alice, bob, seven):
+    cursor = re.search(r"cursor=([\w.-]+)", links(client.get(f"{TASKS}?limit=2", headers=alice))["next"]).group(1)
+    invalid = {"detail": "Invalid cursor: follow the Link header's next with the same sort"}
+    for who, query in [(bob, ""), (alice, "&sort=title"), (alice, "&sort=-id")]:
+        response = client.get(f"{TASKS}?cursor={cursor}{query}", headers=who)
+        assert (response.status_code, response.get_json()) == (422, invalid)
+    altered = cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB")
+    assert client.get(f"{TASKS}?cursor={altered}", headers=alice).status_code == 422
+    # Signed with the app's key but of another shape (a release that wrote other cursors): 422, not 500.
+    from app.tasks.cursors import sign
+    me = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
+    with app.app_context():
+        odd = [sign("list", payload) for payload in (
+            [me, "id", ["1"]], [me, "id", [True]], [me, "id", [2**40]], [me, "id"], "x", [me, "due_date,id", [5, 1]],
+            [me, "due_date,id", ["2027-01-01T00:00:00", 1]], [me, "title,id", [None, 1]], [me, "id", [1, 2]])]
+    for cursor, sort in zip(odd, ["id", "id", "id", "id", "id", "due_date", "due_date", "title", "id"]):
+        response = client.get(f"{TASKS}?cursor={cursor}&sort={sort}", headers=alice)
+        assert (response.status_code, response.get_json()) == (422, invalid), cursor
 
 
 def test_creates_updates_reads_pages_and_the_sync_send_tasks_exactly_as_marshmallow_dumps_them(app, client, alice):

@@ -1,4 +1,4 @@
-"""A page of a list goes out with ``X-Total-Count`` and RFC 8288 ``Link`` headers."""
+"""A page of a list goes out with RFC 8288 ``Link`` headers, and ``X-Total-Count`` when it was counted."""
 
 from functools import wraps
 from urllib.parse import urlencode
@@ -6,8 +6,11 @@ from urllib.parse import urlencode
 from flask import request
 
 # For the OpenAPI document.
-LIST_HEADERS = {"X-Total-Count": {"schema": {"type": "integer"}, "description": "Tasks matching the filters."},
-                "Link": {"schema": {"type": "string"}, "description": "RFC 8288 first, prev, next, last."},
+LIST_HEADERS = {"X-Total-Count": {"schema": {"type": "integer"},
+                                  "description": "Tasks matching the filters: only with count=true."},
+                "Link": {"schema": {"type": "string"},
+                         "description": "RFC 8288: first; next (by cursor) unless this is the last page; "
+                                        "prev when paging by offset; last with count=true."},
                 "ETag": {"schema": {"type": "string"}, "description": "The page's version, for If-None-Match."}}
 
 
@@ -16,22 +19,31 @@ def sends_page(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         page = view(*args, **kwargs)
-        return page.rows, {"X-Total-Count": str(page.total), "Link": links(page.total, page.limit, page.offset)}
+        headers = {"Link": links(page)}
+        if page.total is not None:
+            headers["X-Total-Count"] = str(page.total)
+        return page.rows, headers
     return wrapper
 
 
-def links(total, limit, offset):
-    """RFC 8288 ``Link``: first, prev, next, last, keeping the request's filters."""
-    kept = [(k, v) for k, v in request.args.items(multi=True) if k not in ("limit", "offset")]
+def links(page):
+    """RFC 8288 ``Link``, keeping the request's filters, sort and limit.
 
-    def link(rel, to):
-        return f'<{request.path}?{urlencode(kept + [("limit", limit), ("offset", to)])}>; rel="{rel}"'
+    ``next`` follows the cursor, so a client that follows it pays the same for
+    every page; ``prev`` exists only for offsets (a cursor reads forward), and
+    ``last`` only when the page was counted.
+    """
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k not in ("cursor", "offset")]
 
-    last = max(total - 1, 0) // limit * limit
-    found = [link("first", 0)]
-    if offset > 0:
-        found.append(link("prev", max(min(offset - limit, last), 0)))
-    if offset + limit < total:
-        found.append(link("next", offset + limit))
-    found.append(link("last", last))
+    def link(rel, **start):
+        return f'<{request.path}?{urlencode(kept + list(start.items()))}>; rel="{rel}"'
+
+    last = None if page.total is None else max(page.total - 1, 0) // page.limit * page.limit
+    found = [link("first")]
+    if page.offset > 0:  # past the end and counted: back to the last page
+        found.append(link("prev", offset=max(min(page.offset - page.limit, last if last is not None else page.offset), 0)))
+    if page.next_cursor:
+        found.append(link("next", cursor=page.next_cursor))
+    if last is not None:
+        found.append(link("last", offset=last))
     return ", ".join(found)

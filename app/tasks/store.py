@@ -1,6 +1,7 @@
 """The signed-in user's tasks: every statement on ``tasks``, each run through the SignedInUser.
 
-Statements are built once (per sort order, per set of changed fields) with
+(The list's statements are built in app/tasks/keyset.py.) Statements are
+built once (per sort order and filters, per set of changed fields) with
 bound parameters; what varies per request is bound, or added as conditions
 (filters, If-Match). Nobody else's task is ever found: a 404, exactly like a
 missing one.
@@ -9,16 +10,18 @@ missing one.
 from collections import namedtuple
 from functools import lru_cache
 
-from sqlalchemy import bindparam, case, delete, false, func, insert, null, or_, select, update
+from sqlalchemy import bindparam, case, delete, false, insert, null, select, update
 
 from ..connections import run
 from ..errors import APIError
 from ..models import MAX_ID, UTCDateTime, new_task_values, tasks, utcnow
 from ..signed_in import OWNER, owned
+from . import keyset
 from .sync import CHANGE, leave_tombstone
 from .versions import versions_named
 
-Page = namedtuple("Page", "rows total limit offset")
+# total: None unless the query asked for a count; next_cursor: None on the last page.
+Page = namedtuple("Page", "rows total limit offset next_cursor")
 
 TASK_ID = bindparam("task_id")
 NOW = bindparam("now", type_=UTCDateTime())
@@ -28,8 +31,6 @@ TASK = select(tasks).where(owned(tasks), tasks.c.id == TASK_ID)
 TASK_EXISTS = select(tasks.c.id).where(owned(tasks), tasks.c.id == TASK_ID)
 CREATE = insert(tasks).values(owner_id=OWNER, change_seq=CHANGE).returning(*tasks.c)
 DELETE = delete(tasks).where(owned(tasks), tasks.c.id == TASK_ID).returning(tasks.c.id)
-# Grouped: no row at all (rather than a 0) unless the token's check held.
-COUNT = select(func.count()).select_from(tasks).where(owned(tasks)).group_by(tasks.c.owner_id)
 
 
 def create(user, fields):
@@ -46,17 +47,23 @@ def one(user, task_id):
 
 
 def page(user, query):
-    """One page of the user's tasks as TaskListQuerySchema's ``query`` asks, with the total that match."""
-    filters, limit, offset = _filters(query), query["limit"], query["offset"]
-    rows = user.rows(_page(tuple(query.get("sort", DEFAULT_ORDER))), *filters, limit=limit, offset=offset)
-    if rows:
-        total = rows[0].total
-    elif offset:  # past the end: the total still counts what matches
-        counted = user.rows(COUNT, *filters)
+    """One page of the user's tasks as TaskListQuerySchema's ``query`` asks (app/tasks/keyset.py)."""
+    keys, limit, offset = keyset.order(query.get("sort", DEFAULT_ORDER)), query["limit"], query["offset"]
+    filters = keyset.filter_values(query)
+    after, params = None, {}
+    if "cursor" in query:
+        at = keyset.position(user.id, keys, query["cursor"])
+        after = frozenset(name for name, value in at.items() if value is None)
+        params = {f"after_{name}": value for name, value in at.items() if value is not None}
+    # One task more than the page: whether there is a next page, without counting.
+    statement = keyset.page_statement(keys, frozenset(filters), after)
+    rows = user.rows(statement, **filters, **params, limit=limit + 1, offset=offset, window=offset + limit + 1)
+    next_cursor = keyset.cursor_after(user.id, keys, rows[limit - 1]) if len(rows) > limit else None
+    total = None
+    if query["count"]:  # a count reads every task that matches: only when asked
+        counted = user.rows(keyset.count_statement(filters), **filters)
         total = counted[0][0] if counted else 0
-    else:
-        total = 0
-    return Page(rows, total, limit, offset)
+    return Page(rows[:limit], total, limit, offset, next_cursor)
 
 
 def update_fields(user, task_id, changes, if_match=None, if_none_match=None):
@@ -99,39 +106,6 @@ def _not_written(user, task_id):
     if user.row(TASK_EXISTS, task_id=task_id) is None:
         return _not_found()
     return APIError(412, "Task has changed since it was read")
-
-
-def _filters(query):
-    """The conditions the list's filters ask for, beyond the owner."""
-    conditions = []
-    if "completed" in query:
-        conditions.append(tasks.c.completed == query["completed"])
-    if "due_after" in query:
-        conditions.append(tasks.c.due_date >= query["due_after"])
-    if "due_before" in query:
-        conditions.append(tasks.c.due_date < query["due_before"])
-    if "q" in query:
-        conditions.append(or_(tasks.c.title.icontains(query["q"], autoescape=True),
-                              tasks.c.description.icontains(query["q"], autoescape=True)))
-    return conditions
-
-
-@lru_cache(maxsize=64)
-def _page(sort_keys):
-    """One page and the total (a window count, so one round trip), built once per order."""
-    return (select(*tasks.c, func.count().over().label("total")).where(owned(tasks))
-            .order_by(*_order(sort_keys)).limit(bindparam("limit")).offset(bindparam("offset")))
-
-
-def _order(sort_keys):
-    """ORDER BY for ``sort``, ties broken by id; missing due dates sort last either way."""
-    order = []
-    for name, descending in sort_keys:
-        column = tasks.c[name]
-        order.append((column.desc() if descending else column.asc()).nulls_last())
-    if "id" not in (name for name, _ in sort_keys):
-        order.append(tasks.c.id.asc())
-    return order
 
 
 @lru_cache(maxsize=64)

@@ -16,20 +16,20 @@ A deleted task leaves a tombstone with its change number; tombstones older
 than SYNC_TOMBSTONE_DAYS are purged, and a cursor from before the newest
 purged one gets 410: the client must sync from scratch.
 
-Cursors are signed (itsdangerous) with the user's id inside: a forged cursor,
+Cursors are signed (app/tasks/cursors.py) with the user's id inside: a forged cursor,
 or another user's, is a 422.
 """
 
 from datetime import timedelta
 
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import bindparam, delete, func, insert, literal, select, union_all, update
 
 from ..errors import APIError
 from ..extensions import db
 from ..models import task_tombstones, tasks, users, utcnow
 from ..signed_in import OWNER, owned
+from .cursors import sign, unsign
 
 FULL_SYNC = 0  # every change number is above it
 # The change number the request's write took (SignedInUser.write binds it).
@@ -100,19 +100,15 @@ def purge_tombstones():
     return db.session.execute(delete(task_tombstones).where(task_tombstones.c.deleted_at < cutoff)).rowcount
 
 
-def _serializer():
-    return URLSafeSerializer(current_app.config["JWT_SECRET_KEY"], salt="task-sync-cursor")
-
-
 def _encode_cursor(user_id, seq, full):
-    return _serializer().dumps([user_id, seq, full])
+    return sign("sync", [user_id, seq, full])
 
 
 def _decode_cursor(cursor, account):
     """(change number, full sync?) in ``cursor``: 422 if forged or someone else's, 410 if too old."""
     try:
-        user_id, seq, full = _serializer().loads(cursor)
-    except (BadSignature, TypeError, ValueError):
+        user_id, seq, full = unsign("sync", cursor)
+    except (TypeError, ValueError):  # not a cursor of ours, or not of three values
         user_id = seq = full = None
     if user_id != account.id or not isinstance(seq, int) or not isinstance(full, bool):
         raise APIError(422, "Invalid sync cursor")

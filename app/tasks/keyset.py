@@ -1,0 +1,179 @@
+"""Keyset pagination of a user's tasks: each page starts where the last one ended, whatever the list's size.
+
+A page reached by ``offset`` makes the database read and throw away every row
+before it; a page reached by a cursor starts at its row: the cursor holds the
+sort keys (and the id) of the last task sent, and the next page is the tasks
+that come after it in the list's order, found through the index that order
+reads (``ix_tasks_owner_id_id``, ``ix_tasks_owner_id_due_date_id``). A page
+then costs the same at 100 tasks and at 100,000 (bench/README.md).
+
+The order is the ``sort`` keys, ties broken by id ascending, tasks without a
+due date last either way. "After the cursor" is, for keys k1..kn and the
+cursor's values v1..vn: k1 after v1, or k1 = v1 and k2 after v2, and so on;
+the first key also bounds the index scan (k1 >= v1). When the list is sorted
+by due date first, tasks without one make a second part of the statement
+(a UNION ALL), so that each part still reads its index in order.
+
+Statements are built once per sort, set of filters and kind of cursor; a
+request binds its values. Cursors are signed (app/tasks/cursors.py) and name
+their user and sort: another's, or one given with another sort, is a 422.
+"""
+
+from datetime import datetime
+from functools import lru_cache
+
+from sqlalchemy import and_, bindparam, func, literal, or_, select, union_all
+
+from ..errors import APIError
+from ..models import MAX_ID, UTCDateTime, tasks
+from ..signed_in import owned
+from .cursors import sign, unsign
+
+NULLABLE = frozenset({"due_date"})  # of the sortable columns; missing values sort last
+DATETIMES = frozenset({"due_date", "created_at", "updated_at"})
+LIMIT, OFFSET = bindparam("limit"), bindparam("offset")
+# How many rows each part of a UNION must bring so that the page can be cut from them.
+WINDOW = bindparam("window")
+
+# The filters of GET /tasks, each bound by the name of its query parameter.
+FILTERS = {
+    "completed": tasks.c.completed == bindparam("completed"),
+    "due_after": tasks.c.due_date >= bindparam("due_after", type_=UTCDateTime()),
+    "due_before": tasks.c.due_date < bindparam("due_before", type_=UTCDateTime()),
+    "q": or_(tasks.c.title.icontains(bindparam("q"), escape="/"),
+             tasks.c.description.icontains(bindparam("q"), escape="/")),
+}
+
+
+def order(sort):
+    """The full order of a list sorted by ``sort`` ((name, descending), ...): ties broken by id."""
+    sort = tuple(sort)
+    return sort if "id" in (name for name, _ in sort) else sort + (("id", False),)
+
+
+def filter_values(query):
+    """The bound values of the filters the list's query asks for (``q`` as a LIKE pattern, escaped)."""
+    values = {name: query[name] for name in FILTERS if name in query}
+    if "q" in values:
+        values["q"] = values["q"].replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return values
+
+
+@lru_cache(maxsize=256)
+def page_statement(keys, filters, after):
+    """One page of the user's tasks in the order ``keys``, narrowed by ``filters`` (names).
+
+    ``after``: None for a page from the start, or the names of the keys whose
+    value is missing in the cursor (a frozenset, often empty). Binds
+    ``limit``, ``offset``, ``window`` (offset + limit) and ``after_<key>``.
+    """
+    conditions = [owned(tasks), *(FILTERS[name] for name in sorted(filters))]
+    first = keys[0][0]
+    if first not in NULLABLE:
+        return _part(keys, conditions, NULLABLE, after).limit(LIMIT).offset(OFFSET)
+    # Sorted by due date first: the tasks with one, then those without (the
+    # second part's order is the other keys), each read in its index's order.
+    dated = tasks.c[first].is_not(None)
+    undated = tasks.c[first].is_(None)
+    rest = None if after is None or first not in after else after - {first}
+    parts = [] if rest is not None else [
+        _part(keys, [*conditions, dated], NULLABLE - {first}, after).add_columns(literal(0).label("part"))]
+    # (Ordered by the missing due date too: all alike, but then PostgreSQL
+    # sees that the index's order is the order asked for, and reads no more.)
+    undated_part = _part(keys[1:], [*conditions, undated], NULLABLE, rest, leading=[tasks.c[first].asc()])
+    parts.append(undated_part.add_columns(literal(1).label("part")))
+    both = union_all(*(select(part.limit(WINDOW).subquery()) for part in parts)).subquery()
+    return (select(*(both.c[column.name] for column in tasks.c))
+            .order_by(both.c.part, *_order(keys, both.c, ())).limit(LIMIT).offset(OFFSET))
+
+
+def _part(keys, conditions, nullable, after, leading=()):
+    """The tasks that match ``conditions``, after the cursor if there is one, in the order of ``keys``."""
+    if after is not None:
+        conditions = [*conditions, *_after(keys, nullable, after)]
+    return select(tasks).where(*conditions).order_by(*leading, *_order(keys, tasks.c, nullable))
+
+
+def _order(keys, columns, nullable):
+    order = []
+    for name, descending in keys:
+        column = columns[name].desc() if descending else columns[name].asc()
+        # Only where values can be missing: a NULLS LAST on a DESC scan would
+        # not match the index's order (it puts them first), and PostgreSQL
+        # would sort every row instead of reading the index.
+        order.append(column.nulls_last() if name in nullable else column)
+    return order
+
+
+def _after(keys, nullable, missing):
+    """The conditions for "after the cursor" in the order ``keys``: the index's bound, and the exact test."""
+    alternatives, ties = [], []
+    for name, descending in keys:
+        column = tasks.c[name]
+        if name in missing:  # the cursor's task has no value here: later ones have none either
+            ties.append(column.is_(None))
+            continue
+        value = bindparam(f"after_{name}", type_=column.type)
+        beyond = column < value if descending else column > value
+        if name in nullable:
+            beyond = or_(beyond, column.is_(None))  # missing values come after every value
+        alternatives.append(and_(*ties, beyond))
+        ties.append(column == value)
+    first, descending = keys[0]
+    bound = []
+    if first not in missing and first not in nullable:  # where the index scan may start
+        value = bindparam(f"after_{first}", type_=tasks.c[first].type)
+        bound.append(tasks.c[first] <= value if descending else tasks.c[first] >= value)
+    return [*bound, or_(*alternatives)]
+
+
+def cursor_after(user_id, keys, task):
+    """The cursor for the page after ``task``, in the order ``keys``."""
+    values = [_plain(getattr(task, name)) for name, _ in keys]
+    return sign("list", [user_id, _sort_name(keys), values])
+
+
+def position(user_id, keys, cursor):
+    """{key: value} of the task a cursor points after (None where it had no value); 422 if not one of ours."""
+    payload = unsign("list", cursor)
+    try:
+        owner, sort_name, values = payload
+        if owner != user_id or sort_name != _sort_name(keys) or len(values) != len(keys):
+            raise ValueError
+        return {name: _value(name, value) for (name, _), value in zip(keys, values)}
+    except (TypeError, ValueError):
+        raise APIError(422, "Invalid cursor: follow the Link header's next with the same sort") from None
+
+
+def _sort_name(keys):
+    return ",".join(("-" if descending else "") + name for name, descending in keys)
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _value(name, value):
+    """A cursor's value for key ``name``, type-checked (ValueError if it is not of the column's type)."""
+    if value is None and name in NULLABLE:
+        return None
+    if name == "id" and type(value) is int and 1 <= value <= MAX_ID:
+        return value
+    if name == "title" and isinstance(value, str):
+        return value
+    if name in DATETIMES and isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is not None:
+            return parsed
+    raise ValueError(name)
+
+
+def count_statement(filters):
+    """How many of the user's tasks match ``filters``; grouped, so no row at all unless the token's check held."""
+    return _count(frozenset(filters))
+
+
+@lru_cache(maxsize=32)
+def _count(filters):
+    return (select(func.count()).select_from(tasks)
+            .where(owned(tasks), *(FILTERS[name] for name in sorted(filters))).group_by(tasks.c.owner_id))
