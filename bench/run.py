@@ -42,8 +42,12 @@ TARGETS = {"GET /users/me": 0.35, "GET /tasks/{id}": 0.33, "GET /tasks?limit=50"
 FLOOR_TARGETS = {"GET /users/me": 0.65, "GET /tasks/{id}": 0.60, "GET /tasks?limit=50": 0.50}
 P99_AT_HALF_LOAD_MS = {"GET /users/me": 15.0, "GET /tasks/{id}": 15.0, "GET /tasks?limit=50": 15.0,
                        "POST /tasks": 30.0}
-USERS_AT_SCALE = 10_000
 OWN_TASKS = 50
+# One user's own tasks, few and many, and the pages read at each.
+SCALE_TASKS = (100, 100_000)
+SCALE_PATHS = {"GET /tasks?limit=50": "/api/v1/tasks?limit=50",
+               "GET /tasks?limit=50&sort=due_date": "/api/v1/tasks?limit=50&sort=due_date",
+               "GET /tasks/changes?limit=50": "/api/v1/tasks/changes?limit=50"}
 # The writes come from as many users as connections, each with a task to PUT:
 # one user's writes queue on that user's row lock (app/tasks/sync.py), and they
 # would also grow the reader's list beyond its 50 tasks.
@@ -172,17 +176,15 @@ def medians(runs):
     return {key: median(run[key] for run in runs) for key in ("rps", "p50", "p99", "errors")}
 
 
-def seed_scale(url, total_tasks, bench_user_id):
-    """Set-based: other users' tasks make up ``total_tasks`` with the bench user's own."""
-    sql(url, "DELETE FROM tasks WHERE owner_id <> %s", (bench_user_id,))
-    sql(url, """INSERT INTO users (username, username_key, email, hashed_password, token_version, created_at)
-                SELECT 'scale' || g, 'scale' || g, 'scale' || g || '@example.com', 'x', 1, now()
-                FROM generate_series(1, %s) g ON CONFLICT DO NOTHING""", (USERS_AT_SCALE,))
-    sql(url, """INSERT INTO tasks (title, description, completed, created_at, updated_at, owner_id)
-                SELECT 'Task ' || g, NULL, g %% 3 = 0, now(), now(), u.id
-                FROM generate_series(1, %s) g
-                JOIN users u ON u.username_key = 'scale' || (1 + g %% %s)""",
-        (total_tasks - OWN_TASKS, USERS_AT_SCALE))
+def seed_own_tasks(url, user_id, count):
+    """``count`` tasks of one user (set-based), a tenth without a due date, a third completed."""
+    sql(url, "DELETE FROM tasks WHERE owner_id = %s", (user_id,))
+    sql(url, """INSERT INTO tasks (title, description, due_date, completed, created_at, updated_at, owner_id, change_seq)
+                SELECT 'Task ' || g, NULL,
+                       CASE WHEN g %% 10 = 0 THEN NULL ELSE now() + (g %% 997) * interval '1 hour' END,
+                       g %% 3 = 0, now(), now(), %s, g
+                FROM generate_series(1, %s) g""", (user_id, count))
+    sql(url, "UPDATE users SET change_seq = %s WHERE id = %s", (count, user_id))
     settle(url)
 
 
@@ -254,8 +256,8 @@ def main():
                         help="gunicorn threads per worker, for every server (each worker's pool "
                              "holds DB_POOL_SIZE + DB_MAX_OVERFLOW = 10 connections: more threads wait for one)")
     parser.add_argument("--rounds", type=int, default=5, help="measurements of each endpoint, between baselines")
-    parser.add_argument("--scale", choices=["none", "small", "full"], default="full",
-                        help="tasks in the scale run: none, 1,000 only, or 1,000 then 1,000,000")
+    parser.add_argument("--scale", choices=["none", "full"], default="full",
+                        help="full: one user's list and sync at 100 and at 100,000 tasks; none: skip it")
     args = parser.parse_args()
 
     url = empty_database_of_our_own("taskapi_bench")
@@ -336,7 +338,7 @@ def measure_everything(servers, url, args):
     login = wrk(api + "/auth/login", seconds, 4, method="POST", body=login_body)
     table.append({"name": "POST /auth/login (bcrypt 12, 4 connections)", **login,
                   "ratio": login["rps"] / table[0]["rps"], "floor_ratio": login["rps"] / table[1]["rps"]})
-    return table, measure_scale(url, api, token, task_ids, bench_user, args), baselines
+    return table, measure_scale(url, api, args), baselines
 
 
 def baseline_row(name, runs, baselines):
@@ -358,22 +360,46 @@ def endpoint_row(name, results, baselines):
             "errors": sum(r["errors"] for r, _ in results)}
 
 
-def measure_scale(url, api, token, task_ids, bench_user, args):
+def measure_scale(url, api, args):
+    """One user's own tasks, 100 against 100,000: the first page, and the tenth reached by following next."""
+    if args.scale == "none":
+        return []
+    users = {}
+    for count in SCALE_TASKS:
+        account = {"email": f"owner{count}@example.com", "password": "bench password"}
+        call(api, "POST", "/auth/signup", {"username": f"owner{count}", **account})
+        token = call(api, "POST", "/auth/login", account)["access_token"]
+        seed_own_tasks(url, call(api, "GET", "/users/me", token=token)["id"], count)
+        users[count] = token
     scale = []
-    for total in {"none": [], "small": [1000], "full": [1000, 1_000_000]}[args.scale]:
-        # POST /tasks above added the bench user's tasks: keep exactly OWN_TASKS.
-        sql(url, "DELETE FROM tasks WHERE owner_id = %s AND id NOT IN %s", (bench_user, tuple(task_ids)))
-        seed_scale(url, total, bench_user)
-        # One connection: the latency of a request itself. At 16 connections
-        # the median is mostly time spent queued, which tracks this shared
-        # machine's speed of the moment rather than the table's size.
-        # Rounds, alternating, and the median of each: one run is at the mercy of a moment's noise.
-        gets, lists = [], []
+    for name, first in SCALE_PATHS.items():
+        pages = {}
+        for count, token in users.items():
+            pages[(count, 1)] = first
+            if count == max(SCALE_TASKS):
+                pages[(count, 10)] = tenth_page(api, first, token)
+        # One connection: the latency of a request itself, not time spent queued.
+        # Rounds, alternating, and the median of each.
+        runs = {page: [] for page in pages}
         for _ in range(SCALE_ROUNDS):
-            gets.append(wrk(f"{api}/tasks/{task_ids[2]}", args.seconds, 1, token=token))
-            lists.append(wrk(f"{api}/tasks?limit=50", args.seconds, 1, token=token))
-        scale.append({"tasks": total, "get": medians(gets), "list": medians(lists)})
+            for (count, number), path in pages.items():
+                runs[(count, number)].append(wrk(api.removesuffix("/api/v1") + path, args.seconds, 1,
+                                                 token=users[count]))
+        scale.append({"name": name, **{page: medians(found) for page, found in runs.items()}})
     return scale
+
+
+def tenth_page(api, path, token):
+    """The path of the tenth page from ``path``, following Link's next (or the sync's next_cursor)."""
+    base = api.removesuffix("/api/v1")
+    for _ in range(9):
+        request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            if "/changes" in path:
+                path = path.split("&since=")[0] + "&since=" + json.loads(response.read())["next_cursor"]
+            else:
+                path = re.search(r'<([^>]*)>; rel="next"', response.headers["Link"]).group(1)
+    return path
 
 
 def verdict(value, target, at_least=True):
@@ -416,23 +442,20 @@ def report(table, scale, baselines, args):
                          f"{half['p99']:.2f} | "
                          f"{verdict(half['p99'], P99_AT_HALF_LOAD_MS.get(row['name']), at_least=False)} |")
     if scale:
-        lines += ["", "## Scale", "",
-                  f"One connection, {SCALE_ROUNDS} rounds of each (medians), after VACUUM and a CHECKPOINT. "
-                  f"The benchmark user keeps {OWN_TASKS} tasks; the rest belong to "
-                  f"{USERS_AT_SCALE:,} other users "
-                  "(inserted with set-based SQL).", "",
-                  "| tasks in the table | GET /tasks/{id} p50 / p99 ms | GET /tasks?limit=50 p50 / p99 ms |",
-                  "| ---: | ---: | ---: |"]
-        for run in scale:
-            lines.append(f"| {run['tasks']:,} | {run['get']['p50']:.2f} / {run['get']['p99']:.2f} | "
-                         f"{run['list']['p50']:.2f} / {run['list']['p99']:.2f} |")
-        if len(scale) == 2:
-            small, large = scale
-            get_growth = large["get"]["p50"] / small["get"]["p50"]
-            list_growth = large["list"]["p50"] / small["list"]["p50"]
-            lines += ["", f"p50 at {large['tasks']:,} / at {small['tasks']:,}: get {get_growth:.2f}x, "
-                      f"list {list_growth:.2f}x (target: within 1.5x, "
-                      f"{'met' if max(get_growth, list_growth) <= 1.5 else 'MISSED'})."]
+        few, many = SCALE_TASKS
+        lines += ["", "## One user's tasks growing", "",
+                  f"One user with {few:,} tasks against one with {many:,} (a tenth without a due date, a third "
+                  f"completed; set-based SQL, then VACUUM and a CHECKPOINT). One connection, {SCALE_ROUNDS} rounds "
+                  "of each, alternating (medians). The tenth page is reached by following Link's next (the sync: "
+                  "next_cursor).", "",
+                  f"| Request | {few:,}: first page p50 ms | {many:,}: first page | {many:,}: tenth page | "
+                  "first / first | tenth / first | target |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for row in scale:
+            base = row[(few, 1)]["p50"]
+            growth = (row[(many, 1)]["p50"] / base, row[(many, 10)]["p50"] / base)
+            lines.append(f"| {row['name']} | {base:.2f} | {row[(many, 1)]['p50']:.2f} | {row[(many, 10)]['p50']:.2f} | "
+                         f"{growth[0]:.2f}x | {growth[1]:.2f}x | 1.5x {'met' if max(growth) <= 1.5 else 'MISSED'} |")
     lines += ["", "## Machine", ""] + [f"- {key}: {value}" for key, value in machine().items()]
     lines += ["", "![ratios and latencies](results.png)", ""]
     (HERE / "results.md").write_text("\n".join(lines))

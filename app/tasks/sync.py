@@ -38,14 +38,21 @@ SEQ = bindparam("seq")
 
 
 def _numbered(deletions):
-    """The user's changes after ``seq``, as (id, seq, deleted), oldest first; one statement, one snapshot."""
-    numbered = select(tasks.c.id, tasks.c.change_seq.label("seq"), literal(False).label("deleted")).where(
-        owned(tasks), tasks.c.change_seq > SEQ)
-    if deletions:
-        numbered = union_all(numbered, select(
-            task_tombstones.c.task_id, task_tombstones.c.change_seq, literal(True)).where(
-            owned(task_tombstones), task_tombstones.c.change_seq > SEQ))
-    return select(numbered.subquery()).order_by("seq").limit(bindparam("limit"))
+    """The user's changes after ``seq``, as (id, seq, deleted), oldest first; one statement, one snapshot.
+
+    Each part reads its (owner_id, change_seq) index from ``seq`` on and stops
+    at ``limit``: a page costs the same however many changes follow it.
+    """
+    limit = bindparam("limit")
+    changed = (select(tasks.c.id, tasks.c.change_seq.label("seq"), literal(False).label("deleted"))
+               .where(owned(tasks), tasks.c.change_seq > SEQ).order_by(tasks.c.change_seq).limit(limit))
+    if not deletions:
+        return changed
+    deleted = (select(task_tombstones.c.task_id, task_tombstones.c.change_seq, literal(True))
+               .where(owned(task_tombstones), task_tombstones.c.change_seq > SEQ)
+               .order_by(task_tombstones.c.change_seq).limit(limit))
+    both = union_all(select(changed.subquery()), select(deleted.subquery())).subquery()
+    return select(both).order_by(both.c.seq).limit(limit)
 
 
 TASK_CHANGES = _numbered(deletions=False)
