@@ -3,7 +3,7 @@
 import unicodedata
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, false
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
@@ -87,6 +87,10 @@ def new_account_values(username, email, hashed_password):
             "created_at": utcnow()}
 
 
+# A partial index's condition: the tasks not completed.
+OPEN_ONLY = {"postgresql_where": text("NOT completed"), "sqlite_where": text("NOT completed")}
+
+
 class Task(db.Model):
     __tablename__ = "tasks"
     # (sqlite_autoincrement, below: never reuse a deleted task's id, so a client
@@ -109,6 +113,10 @@ class Task(db.Model):
         # (app/tasks/keyset.py). (owner_id, id) also serves lookups by owner.
         Index("ix_tasks_owner_id_id", "owner_id", "id"),
         Index("ix_tasks_owner_id_due_date_id", "owner_id", "due_date", "id"),
+        # The same for the open tasks only (completed=false), which a user of
+        # years finds among tens of thousands of done ones.
+        Index("ix_tasks_open_owner_id_id", "owner_id", "id", **OPEN_ONLY),
+        Index("ix_tasks_open_owner_id_due_date_id", "owner_id", "due_date", "id", **OPEN_ONLY),
         Index("ix_tasks_owner_id_change_seq", "owner_id", "change_seq"),
         {"sqlite_autoincrement": True},
     )

@@ -47,6 +47,8 @@ OWN_TASKS = 50
 SCALE_TASKS = (100, 100_000)
 SCALE_PATHS = {"GET /tasks?limit=50": "/api/v1/tasks?limit=50",
                "GET /tasks?limit=50&sort=due_date": "/api/v1/tasks?limit=50&sort=due_date",
+               "GET /tasks?limit=50&completed=false&sort=due_date":
+                   "/api/v1/tasks?limit=50&completed=false&sort=due_date",
                "GET /tasks/changes?limit=50": "/api/v1/tasks/changes?limit=50"}
 # The writes come from as many users as connections, each with a task to PUT:
 # one user's writes queue on that user's row lock (app/tasks/sync.py), and they
@@ -176,14 +178,14 @@ def medians(runs):
     return {key: median(run[key] for run in runs) for key in ("rps", "p50", "p99", "errors")}
 
 
-def seed_own_tasks(url, user_id, count):
-    """``count`` tasks of one user (set-based), a tenth without a due date, a third completed."""
+def seed_own_tasks(url, user_id, count, open_every):
+    """``count`` tasks of one user (set-based), a tenth without a due date, one in ``open_every`` not completed."""
     sql(url, "DELETE FROM tasks WHERE owner_id = %s", (user_id,))
     sql(url, """INSERT INTO tasks (title, description, due_date, completed, created_at, updated_at, owner_id, change_seq)
                 SELECT 'Task ' || g, NULL,
                        CASE WHEN g %% 10 = 0 THEN NULL ELSE now() + (g %% 997) * interval '1 hour' END,
-                       g %% 3 = 0, now(), now(), %s, g
-                FROM generate_series(1, %s) g""", (user_id, count))
+                       g %% %s <> 0, now(), now(), %s, g
+                FROM generate_series(1, %s) g""", (open_every, user_id, count))
     sql(url, "UPDATE users SET change_seq = %s WHERE id = %s", (count, user_id))
     settle(url)
 
@@ -369,7 +371,8 @@ def measure_scale(url, api, args):
         account = {"email": f"owner{count}@example.com", "password": "bench password"}
         call(api, "POST", "/auth/signup", {"username": f"owner{count}", **account})
         token = call(api, "POST", "/auth/login", account)["access_token"]
-        seed_own_tasks(url, call(api, "GET", "/users/me", token=token)["id"], count)
+        # A user of years: nearly every task done (one in a hundred open); a new user: half open.
+        seed_own_tasks(url, call(api, "GET", "/users/me", token=token)["id"], count, 100 if count > 1000 else 2)
         users[count] = token
     scale = []
     for name, first in SCALE_PATHS.items():
@@ -444,9 +447,9 @@ def report(table, scale, baselines, args):
     if scale:
         few, many = SCALE_TASKS
         lines += ["", "## One user's tasks growing", "",
-                  f"One user with {few:,} tasks against one with {many:,} (a tenth without a due date, a third "
-                  f"completed; set-based SQL, then VACUUM and a CHECKPOINT). One connection, {SCALE_ROUNDS} rounds "
-                  "of each, alternating (medians). The tenth page is reached by following Link's next (the sync: "
+                  f"One user with {few:,} tasks (half of them open) against one with {many:,} (1 in 100 open: "
+                  "a user of years); a tenth without a due date; set-based SQL, then VACUUM and a CHECKPOINT. "
+                  f"One connection, {SCALE_ROUNDS} rounds of each, alternating (medians). The tenth page is reached by following Link's next (the sync: "
                   "next_cursor).", "",
                   f"| Request | {few:,}: first page p50 ms | {many:,}: first page | {many:,}: tenth page | "
                   "first / first | tenth / first | target |",

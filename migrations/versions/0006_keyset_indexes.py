@@ -5,11 +5,14 @@ Revises: 0005
 Create Date: 2026-12-07
 
 (owner_id, id) and (owner_id, due_date, id) serve the list sorted by id (the
-default) and by due date; (owner_id, id) also replaces the index on owner_id
-alone. On PostgreSQL they are built CONCURRENTLY, outside a transaction, so
-writes to a large tasks table go on while they build.
+default) and by due date, and the same two for the open tasks only
+(completed=false); (owner_id, id) also replaces the index on owner_id alone.
+On PostgreSQL they are built CONCURRENTLY, outside a transaction, so writes
+to a large tasks table go on while they build. (Should a concurrent build
+fail, PostgreSQL leaves the index INVALID: drop it and upgrade again.)
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
@@ -17,8 +20,14 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-NEW = {"ix_tasks_owner_id_id": ["owner_id", "id"], "ix_tasks_owner_id_due_date_id": ["owner_id", "due_date", "id"]}
-OLD = {"ix_tasks_owner_id": ["owner_id"]}
+OPEN_ONLY = sa.text("NOT completed")
+NEW = {
+    "ix_tasks_owner_id_id": (["owner_id", "id"], None),
+    "ix_tasks_owner_id_due_date_id": (["owner_id", "due_date", "id"], None),
+    "ix_tasks_open_owner_id_id": (["owner_id", "id"], OPEN_ONLY),
+    "ix_tasks_open_owner_id_due_date_id": (["owner_id", "due_date", "id"], OPEN_ONLY),
+}
+OLD = {"ix_tasks_owner_id": (["owner_id"], None)}
 
 
 def upgrade():
@@ -37,8 +46,8 @@ def _concurrently():
 
 def _create(indexes):
     with op.get_context().autocommit_block():
-        for name, columns in indexes.items():
-            op.create_index(name, "tasks", columns, **_concurrently())
+        for name, (columns, where) in indexes.items():
+            op.create_index(name, "tasks", columns, postgresql_where=where, sqlite_where=where, **_concurrently())
 
 
 def _drop(indexes):
