@@ -284,11 +284,11 @@ class TaskListQuerySchema(Schema):
     limit = QueryInteger(load_default=100, validate=validate.Range(1, 1000))
     cursor = Text(validate=[validate.Length(min=1, max=2000), validate.Regexp(r"^[A-Za-z0-9_.\-]+\Z")], metadata={
         "pattern": "^[A-Za-z0-9_.-]+$",
-        "description": "Where the page starts: from the Link header's next (with the same sort). "
-                       "A page by cursor costs the same however many tasks come before it."})
+        "description": "Where the page starts: from the Link header's next (with the same sort; not with a "
+                       "non-zero offset). A page by cursor costs the same however many tasks come before it."})
     offset = QueryInteger(load_default=0, validate=validate.Range(0, MAX_ID), metadata={
-        "description": "Tasks to skip (kept for older clients): the database reads every one it skips; "
-                       "prefer the cursor in Link."})
+        "description": "Tasks to skip (kept for older clients; not with cursor): the database reads every one "
+                       "it skips; prefer the cursor in Link."})
     count = fields.Boolean(load_default=False, truthy={"true"}, falsy={"false"}, metadata={
         "description": "true: send X-Total-Count and Link's last, at the price of reading every task that matches."})
     completed = fields.Boolean(truthy={"true"}, falsy={"false"}, metadata={"description": "true or false"})
@@ -301,9 +301,10 @@ class TaskListQuerySchema(Schema):
         "description": f"Comma-separated, '-' for descending, of: {', '.join(SORTABLE)}. Ties are ordered by id.",
     })
 
-    @validates_schema(pass_original=True)
-    def _one_way_to_start(self, data, original, **_kwargs):
-        if "cursor" in original and "offset" in original:
+    @validates_schema
+    def _one_way_to_start(self, data, **_kwargs):
+        # offset=0 is the default, which documentation tools send along.
+        if "cursor" in data and data["offset"]:
             raise ValidationError("Give cursor or offset, not both.", "cursor")
 
 

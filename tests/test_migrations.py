@@ -53,3 +53,19 @@ def test_migrations_use_migrations_database_url(empty_database):
     unreachable = "postgresql://postgres@127.0.0.1:1/pooler?connect_timeout=2"
     flask_db(unreachable, "upgrade", MIGRATIONS_DATABASE_URL=empty_database)
     assert "revoked_sessions" in tables(empty_database)
+
+
+def test_the_index_migration_runs_again_after_failing_halfway(empty_database):
+    """CREATE INDEX CONCURRENTLY commits as it goes: a run that died after building an index,
+    before recording the revision, leaves it behind, and the next upgrade must still go through."""
+    flask_db(empty_database, "upgrade", "0005")
+    engine = create_engine(sqlalchemy_url(empty_database))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE INDEX ix_tasks_owner_id_id ON tasks (owner_id, id)")
+    engine.dispose()
+    flask_db(empty_database, "upgrade")
+    engine = create_engine(sqlalchemy_url(empty_database))
+    indexes = {index["name"] for index in inspect(engine).get_indexes("tasks")}
+    engine.dispose()
+    assert {"ix_tasks_owner_id_id", "ix_tasks_open_owner_id_due_date_id"} <= indexes
+    assert "ix_tasks_owner_id" not in indexes

@@ -36,7 +36,8 @@ def links(page):
     kept = [(k, v) for k, v in request.args.items(multi=True) if k not in ("cursor", "offset")]
 
     def link(rel, **start):
-        return f'<{request.path}?{urlencode(kept + list(start.items()))}>; rel="{rel}"'
+        query = urlencode(kept + list(start.items()))
+        return f'<{request.path}{"?" if query else ""}{query}>; rel="{rel}"'
 
     last = None if page.total is None else max(page.total - 1, 0) // page.limit * page.limit
     found = [link("first")]

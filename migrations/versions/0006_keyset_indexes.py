@@ -8,8 +8,9 @@ Create Date: 2026-12-07
 default) and by due date, and the same two for the open tasks only
 (completed=false); (owner_id, id) also replaces the index on owner_id alone.
 On PostgreSQL they are built CONCURRENTLY, outside a transaction, so writes
-to a large tasks table go on while they build. (Should a concurrent build
-fail, PostgreSQL leaves the index INVALID: drop it and upgrade again.)
+to a large tasks table go on while they build. Each is dropped (if there)
+before it is built: a run that failed halfway, which leaves an index INVALID
+or one built but not recorded, can simply be run again.
 """
 
 import sqlalchemy as sa
@@ -47,10 +48,11 @@ def _concurrently():
 def _create(indexes):
     with op.get_context().autocommit_block():
         for name, (columns, where) in indexes.items():
+            op.drop_index(name, table_name="tasks", if_exists=True, **_concurrently())
             op.create_index(name, "tasks", columns, postgresql_where=where, sqlite_where=where, **_concurrently())
 
 
 def _drop(indexes):
     with op.get_context().autocommit_block():
         for name in indexes:
-            op.drop_index(name, table_name="tasks", **_concurrently())
+            op.drop_index(name, table_name="tasks", if_exists=True, **_concurrently())
