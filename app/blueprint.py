@@ -105,7 +105,7 @@ class ApiBlueprint(flask_smorest.Blueprint):
 
     def rate_limit(self, setting, **options):
         """Limit the route by the Flask-Limiter string in ``setting`` (read at request time, see config.py)."""
-        RATE_LIMITED_BLUEPRINTS.add(self.name)  # the limiter skips every other blueprint's requests
+        RATE_LIMITED_BLUEPRINTS.add(self.name)  # the limiter's hooks run for this blueprint's requests only
         return limiter.limit(lambda: current_app.config[setting], **options)
 
 
