@@ -11,7 +11,7 @@ from .cli import init_cli
 from .connections import init_connections
 from .docs import bp as docs_bp
 from .errors import register_error_handlers
-from .extensions import api, bcrypt, db, limiter, migrate
+from .extensions import api, bcrypt, db, init_limiter, migrate
 from .headers import init_headers
 from .health import bp as health_bp
 from .json_provider import JSONProvider
@@ -40,7 +40,7 @@ def create_app():
     init_tokens(app)
     init_revocations(app)
     bcrypt.init_app(app)
-    limiter.init_app(app)  # only on blueprints with a limit (extensions.py)
+    init_limiter(app)  # its hooks only on blueprints with a limit
     init_headers(app)
     if app.config["CORS_ORIGINS"]:
         CORS(app, resources={API_PREFIX + "/*": {"origins": app.config["CORS_ORIGINS"]}},

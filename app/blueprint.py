@@ -11,7 +11,6 @@ from functools import wraps
 
 import flask_smorest
 from flask import current_app
-from flask_jwt_extended import jwt_required
 from marshmallow import RAISE, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, UnsupportedMediaType
@@ -88,7 +87,7 @@ class ApiBlueprint(flask_smorest.Blueprint):
         """Require a bearer access token (a refresh token with ``refresh=True``); the view's
         first argument is then the signed-in user (app/signed_in.py).
 
-        Flask-JWT-Extended verifies the token; the user is checked by the
+        The token is verified (app/tokens.py); the user is checked by the
         statements the view's store runs through it. Before any answer leaves,
         refusals included, the user is confirmed signed in (a statement of its
         own only when none found it): a token that is no longer good always
@@ -98,21 +97,21 @@ class ApiBlueprint(flask_smorest.Blueprint):
         Declares the bearer security and the 401 in the OpenAPI document too.
         """
         def decorator(view):
-            view = jwt_required(refresh=refresh)(_signed_in(view))
+            view = _signed_in(view, refresh)
             view = self.alt_response(401, response="UNAUTHORIZED")(view)
             return self.doc(security=[{"bearerAuth": []}])(view)
         return decorator
 
     def rate_limit(self, setting, **options):
         """Limit the route by the Flask-Limiter string in ``setting`` (read at request time, see config.py)."""
-        RATE_LIMITED_BLUEPRINTS.add(self.name)  # the limiter skips every other blueprint's requests
+        RATE_LIMITED_BLUEPRINTS.add(self.name)  # the limiter's hooks run for this blueprint's requests only
         return limiter.limit(lambda: current_app.config[setting], **options)
 
 
-def _signed_in(view):
+def _signed_in(view, refresh):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        user = SignedInUser.from_token()
+        user = SignedInUser.from_token(refresh=refresh)
         try:
             answer = view(user, *args, **kwargs)
         except (APIError, ValidationError, HTTPException) as refusal:

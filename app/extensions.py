@@ -3,7 +3,6 @@
 The libraries' own objects, configured; nothing of the app is imported here.
 """
 
-from flask import request
 from flask_bcrypt import Bcrypt
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -33,15 +32,29 @@ bcrypt = Bcrypt()
 # The client address is request.remote_addr: right behind a proxy only when
 # PROXY_FIX_X_FOR trusts that many hops (see create_app).
 limiter = Limiter(key_func=get_remote_address)
-# The blueprints that limit some route (ApiBlueprint.rate_limit adds them).
+# The blueprints that limit some route (ApiBlueprint.rate_limit adds them, as
+# the route modules are imported: before any app is made).
 RATE_LIMITED_BLUEPRINTS = set()
 
 
-@limiter.request_filter
-def _nothing_to_limit():
-    # The limiter's hooks run on every request; a request that no limit
-    # concerns skips their bookkeeping (bench/README.md).
-    return request.blueprint not in RATE_LIMITED_BLUEPRINTS
+def init_limiter(app):
+    """Bind the limiter, its request hooks on the blueprints that limit a route only.
+
+    Flask-Limiter hooks every request of the app, for default and application
+    limits, which we have none of: a request to another blueprint has nothing
+    to check, yet ran the hooks' bookkeeping (bench/README.md). A limited
+    route's own decorator checks its limits; the hooks, moved to its blueprint,
+    still add the X-RateLimit headers and Retry-After to its answers. (Run
+    before the app-wide after-request hooks, so app/headers.py sees them.)
+    """
+    registries = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    app_wide = [list(registry[None]) for registry in registries]
+    limiter.init_app(app)
+    for registry, before in zip(registries, app_wide):
+        added = registry[None][len(before):]  # the limiter's own hooks (none when it is disabled)
+        registry[None] = before
+        for name in RATE_LIMITED_BLUEPRINTS:
+            registry[name].extend(added)
 
 
 # The OpenAPI document and the registry of API blueprints.

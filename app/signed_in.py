@@ -25,7 +25,6 @@ tell its holder more. ``confirm`` makes sure of the same before any answer.
 
 from functools import lru_cache
 
-from flask_jwt_extended import get_jwt
 from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.sql import CompoundSelect, Delete, Insert, Subquery, Update, operators
 from sqlalchemy.sql.elements import BooleanClauseList
@@ -34,6 +33,7 @@ from .connections import run
 from .errors import APIError
 from .models import MAX_ID, users
 from .revocation import revocations
+from .tokens import bearer_claims
 
 # The signed-in user's id, bound by every statement run through a SignedInUser;
 # a new row's owner (``insert(table).values(owner_id=OWNER)``).
@@ -83,9 +83,9 @@ class SignedInUser:
         self._change = None  # this request's change number, once a write has taken it
 
     @classmethod
-    def from_token(cls):
-        """The user of this request's verified token (Flask-JWT-Extended's ``jwt_required`` ran)."""
-        return cls(get_jwt(), revocations())
+    def from_token(cls, *, refresh=False):
+        """The user of this request's bearer token, once verified (401 otherwise): app/tokens.py."""
+        return cls(bearer_claims(refresh), revocations())
 
     def rows(self, statement, *conditions, **params):
         """The rows ``statement`` (narrowed by ``conditions``) finds among the user's data.

@@ -225,6 +225,19 @@ def test_logins_per_account_are_limited_and_reset(serve, shared_store):
     assert call(base, "POST", "/auth/login", {**wrong, "password": "dave password"})[0] == 200
 
 
+def test_only_a_refused_request_is_told_when_to_retry(serve):
+    """A limited route says its limit on every answer, Retry-After only on a 429; an unlimited route says neither."""
+    base = limited_server(serve, None, RATELIMIT_LOGIN_PER_EMAIL="2 per minute")
+    tokens = signup_and_login(base)
+    status, _, headers = call(base, "POST", "/auth/login", {"email": "dave@example.com", "password": "wrong password"})
+    assert status == 401 and headers["X-RateLimit-Limit"] == "2" and "Retry-After" not in headers
+    status, _, headers = call(base, "POST", "/auth/login", {"email": "dave@example.com", "password": "dave password"})
+    assert status == 429 and int(headers["Retry-After"]) >= 1
+    status, _, headers = call(base, "GET", "/users/me", token=tokens["access_token"])
+    assert status == 200 and not any(name.lower().startswith("x-ratelimit") for name in headers)
+    assert "Retry-After" not in headers
+
+
 def test_concurrent_guesses_cannot_slip_past_the_account_limit(serve, shared_store):
     base = limited_server(serve, shared_store, RATELIMIT_LOGIN_PER_EMAIL="3/minute", BCRYPT_LOG_ROUNDS="10")
     guesses = 12
