@@ -43,6 +43,9 @@ FLOOR_TARGETS = {"GET /users/me": 0.65, "GET /tasks/{id}": 0.60, "GET /tasks?lim
 P99_AT_HALF_LOAD_MS = {"GET /users/me": 15.0, "GET /tasks/{id}": 15.0, "GET /tasks?limit=50": 15.0,
                        "POST /tasks": 30.0}
 OWN_TASKS = 50
+# The scale run's table: other users' tasks beside the measured users' own.
+USERS_AT_SCALE = 10_000
+OTHER_TASKS = 1_000_000
 # One user's own tasks, few and many, and the pages read at each.
 SCALE_TASKS = (100, 100_000)
 SCALE_PATHS = {"GET /tasks?limit=50": "/api/v1/tasks?limit=50",
@@ -176,6 +179,19 @@ def wrk(url, seconds, connections, method="GET", body=None, token=None, tokens=(
 
 def medians(runs):
     return {key: median(run[key] for run in runs) for key in ("rps", "p50", "p99", "errors")}
+
+
+def seed_other_users(url, total_tasks):
+    """``total_tasks`` tasks of USERS_AT_SCALE other users (set-based): a table shared, as in production."""
+    sql(url, """INSERT INTO users (username, username_key, email, hashed_password, token_version, created_at)
+                SELECT 'scale' || g, 'scale' || g, 'scale' || g || '@example.com', 'x', 1, now()
+                FROM generate_series(1, %s) g ON CONFLICT DO NOTHING""", (USERS_AT_SCALE,))
+    sql(url, """INSERT INTO tasks (title, description, due_date, completed, created_at, updated_at, owner_id)
+                SELECT 'Task ' || g, NULL,
+                       CASE WHEN g %% 10 = 0 THEN NULL ELSE now() + (g %% 997) * interval '1 hour' END,
+                       g %% 3 = 0, now(), now(), u.id
+                FROM generate_series(1, %s) g
+                JOIN users u ON u.username_key = 'scale' || (1 + g %% %s)""", (total_tasks, USERS_AT_SCALE))
 
 
 def seed_own_tasks(url, user_id, count, open_every):
@@ -366,6 +382,9 @@ def measure_scale(url, api, args):
     """One user's own tasks, 100 against 100,000: the first page, and the tenth reached by following next."""
     if args.scale == "none":
         return []
+    # Other users' tasks first, so that the measured users' come after them,
+    # as a user's tasks do in a table many people have used for years.
+    seed_other_users(url, OTHER_TASKS)
     users = {}
     for count in SCALE_TASKS:
         account = {"email": f"owner{count}@example.com", "password": "bench password"}
@@ -448,7 +467,8 @@ def report(table, scale, baselines, args):
         few, many = SCALE_TASKS
         lines += ["", "## One user's tasks growing", "",
                   f"One user with {few:,} tasks (half of them open) against one with {many:,} (1 in 100 open: "
-                  "a user of years); a tenth without a due date; set-based SQL, then VACUUM and a CHECKPOINT. "
+                  f"a user of years), a tenth without a due date, in a table that also holds {OTHER_TASKS:,} tasks "
+                  f"of {USERS_AT_SCALE:,} other users; set-based SQL, then VACUUM and a CHECKPOINT. "
                   f"One connection, {SCALE_ROUNDS} rounds of each, alternating (medians). The tenth page is reached by following Link's next (the sync: "
                   "next_cursor).", "",
                   f"| Request | {few:,}: first page p50 ms | {many:,}: first page | {many:,}: tenth page | "

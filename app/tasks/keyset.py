@@ -22,7 +22,7 @@ their user and sort: another's, or one given with another sort, is a 422.
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, union_all
+from sqlalchemy import and_, bindparam, func, or_, select, union_all
 
 from ..errors import APIError
 from ..models import MAX_ID, UTCDateTime, tasks
@@ -70,28 +70,32 @@ def page_statement(keys, filters, after):
     conditions = [owned(tasks), *(FILTERS[name] for name in sorted(filters))]
     first = keys[0][0]
     if first not in NULLABLE:
-        return _part(keys, conditions, NULLABLE, after).limit(LIMIT).offset(OFFSET)
-    # Sorted by due date first: the tasks with one, then those without (the
-    # second part's order is the other keys), each read in its index's order.
-    dated = tasks.c[first].is_not(None)
-    undated = tasks.c[first].is_(None)
-    rest = None if after is None or first not in after else after - {first}
-    parts = [] if rest is not None else [
-        _part(keys, [*conditions, dated], NULLABLE - {first}, after).add_columns(literal(0).label("part"))]
-    # (Ordered by the missing due date too: all alike, but then PostgreSQL
-    # sees that the index's order is the order asked for, and reads no more.)
-    undated_part = _part(keys[1:], [*conditions, undated], NULLABLE, rest, leading=[tasks.c[first].asc()])
-    parts.append(undated_part.add_columns(literal(1).label("part")))
-    both = union_all(*(select(part.limit(WINDOW).subquery()) for part in parts)).subquery()
-    return (select(*(both.c[column.name] for column in tasks.c))
-            .order_by(both.c.part, *_order(keys, both.c, ())).limit(LIMIT).offset(OFFSET))
+        parts = [_part(keys, conditions, NULLABLE, after)]
+    else:
+        # Sorted by due date first: the tasks with one, then those without
+        # (ordered by the other keys), each part read in its index's order.
+        rest = None if after is None or first not in after else after - {first}
+        parts = [] if rest is not None else [
+            _part(keys, [*conditions, tasks.c[first].is_not(None)], NULLABLE - {first}, after)]
+        # (Ordered by the missing due date too: all alike, but then PostgreSQL
+        # sees that the index's order is the order asked for, and reads no more.)
+        parts.append(_part(keys[1:], [*conditions, tasks.c[first].is_(None)], NULLABLE, rest,
+                           leading=[tasks.c[first].asc()]))
+    # The page's ids come first, each part stopping at the window, then their
+    # rows by primary key. Ids alone are read from the index itself (an
+    # index-only scan): PostgreSQL then never prefers to walk the primary key
+    # in id order and filter out other users' tasks, which it did for a user
+    # owning much of a table (228 ms for a first page, bench/README.md).
+    ids = [select(part.limit(WINDOW).subquery()) for part in parts]
+    return (select(tasks).where(owned(tasks), tasks.c.id.in_(ids[0] if len(ids) == 1 else union_all(*ids)))
+            .order_by(*_order(keys, tasks.c, NULLABLE)).limit(LIMIT).offset(OFFSET))
 
 
 def _part(keys, conditions, nullable, after, leading=()):
     """The tasks that match ``conditions``, after the cursor if there is one, in the order of ``keys``."""
     if after is not None:
         conditions = [*conditions, *_after(keys, nullable, after)]
-    return select(tasks).where(*conditions).order_by(*leading, *_order(keys, tasks.c, nullable))
+    return select(tasks.c.id).where(*conditions).order_by(*leading, *_order(keys, tasks.c, nullable))
 
 
 def _order(keys, columns, nullable):
