@@ -4,8 +4,10 @@ A page reached by ``offset`` makes the database read and throw away every row
 before it; a page reached by a cursor starts at its row: the cursor holds the
 sort keys (and the id) of the last task sent, and the next page is the tasks
 that come after it in the list's order, found through the index that order
-reads (``ix_tasks_owner_id_id``, ``ix_tasks_owner_id_due_date_id``). A page
-then costs the same at 100 tasks and at 100,000 (bench/README.md).
+reads (``ix_tasks_owner_id_id``, ``ix_tasks_owner_id_due_date_id``, and the
+same two for open tasks only). The page's ids are read from the index alone,
+then their rows by key. A page then costs the same at 100 tasks and at
+100,000 (bench/README.md).
 
 The order is the ``sort`` keys, ties broken by id ascending, tasks without a
 due date last either way. "After the cursor" is, for keys k1..kn and the
@@ -32,7 +34,7 @@ from .cursors import sign, unsign
 NULLABLE = frozenset({"due_date"})  # of the sortable columns; missing values sort last
 DATETIMES = frozenset({"due_date", "created_at", "updated_at"})
 LIMIT, OFFSET = bindparam("limit"), bindparam("offset")
-# How many rows each part of a UNION must bring so that the page can be cut from them.
+# How many ids each part must bring (offset + limit) so that the page can be cut from them.
 WINDOW = bindparam("window")
 
 # The filters of GET /tasks, each bound by the name of its query parameter.
@@ -88,20 +90,20 @@ def page_statement(keys, filters, after):
     # owning much of a table (228 ms for a first page, bench/README.md).
     ids = [select(part.limit(WINDOW).subquery()) for part in parts]
     return (select(tasks).where(owned(tasks), tasks.c.id.in_(ids[0] if len(ids) == 1 else union_all(*ids)))
-            .order_by(*_order(keys, tasks.c, NULLABLE)).limit(LIMIT).offset(OFFSET))
+            .order_by(*_order(keys, NULLABLE)).limit(LIMIT).offset(OFFSET))
 
 
 def _part(keys, conditions, nullable, after, leading=()):
-    """The tasks that match ``conditions``, after the cursor if there is one, in the order of ``keys``."""
+    """The ids of the tasks that match ``conditions``, after the cursor if there is one, in the order of ``keys``."""
     if after is not None:
         conditions = [*conditions, *_after(keys, nullable, after)]
-    return select(tasks.c.id).where(*conditions).order_by(*leading, *_order(keys, tasks.c, nullable))
+    return select(tasks.c.id).where(*conditions).order_by(*leading, *_order(keys, nullable))
 
 
-def _order(keys, columns, nullable):
+def _order(keys, nullable):
     order = []
     for name, descending in keys:
-        column = columns[name].desc() if descending else columns[name].asc()
+        column = tasks.c[name].desc() if descending else tasks.c[name].asc()
         # Only where values can be missing: a NULLS LAST on a DESC scan would
         # not match the index's order (it puts them first), and PostgreSQL
         # would sort every row instead of reading the index.
