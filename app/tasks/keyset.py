@@ -139,16 +139,23 @@ def cursor_after(user_id, keys, task):
     return sign("list", [user_id, _sort_name(keys), values])
 
 
-def position(user_id, keys, cursor):
-    """{key: value} of the task a cursor points after (None where it had no value); 422 if not one of ours."""
-    payload = unsign("list", cursor)
+def start(user_id, keys, cursor):
+    """Where a page starts, for page_statement: (``after``, the ``after_<key>`` values to bind).
+
+    No cursor: (None, {}). A cursor: the keys its task had no value for, and
+    the values it had; 422 unless it is one of ours, for this user and sort.
+    """
+    if cursor is None:
+        return None, {}
     try:
-        owner, sort_name, values = payload
+        owner, sort_name, values = unsign("list", cursor)
         if owner != user_id or sort_name != _sort_name(keys) or len(values) != len(keys):
             raise ValueError
-        return {name: _value(name, value) for (name, _), value in zip(keys, values)}
+        at = {name: _value(name, value) for (name, _), value in zip(keys, values)}
     except (TypeError, ValueError):
         raise APIError(422, "Invalid cursor: follow the Link header's next with the same sort") from None
+    missing = frozenset(name for name, value in at.items() if value is None)
+    return missing, {f"after_{name}": value for name, value in at.items() if value is not None}
 
 
 def _sort_name(keys):

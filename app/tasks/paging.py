@@ -41,8 +41,11 @@ def links(page):
 
     last = None if page.total is None else max(page.total - 1, 0) // page.limit * page.limit
     found = [link("first")]
-    if page.offset > 0:  # past the end and counted: back to the last page
-        found.append(link("prev", offset=max(min(page.offset - page.limit, last if last is not None else page.offset), 0)))
+    if page.offset > 0:
+        back = page.offset - page.limit
+        if last is not None:  # past the end and counted: back to the last page
+            back = min(back, last)
+        found.append(link("prev", offset=max(back, 0)))
     if page.next_cursor:
         found.append(link("next", cursor=page.next_cursor))
     if last is not None:

@@ -50,11 +50,7 @@ def page(user, query):
     """One page of the user's tasks as TaskListQuerySchema's ``query`` asks (app/tasks/keyset.py)."""
     keys, limit, offset = keyset.order(query.get("sort", DEFAULT_ORDER)), query["limit"], query["offset"]
     filters = keyset.filter_values(query)
-    after, params = None, {}
-    if "cursor" in query:
-        at = keyset.position(user.id, keys, query["cursor"])
-        after = frozenset(name for name, value in at.items() if value is None)
-        params = {f"after_{name}": value for name, value in at.items() if value is not None}
+    after, params = keyset.start(user.id, keys, query.get("cursor"))
     # One task more than the page: whether there is a next page, without counting.
     statement = keyset.page_statement(keys, frozenset(filters), after)
     rows = user.rows(statement, **filters, **params, limit=limit + 1, offset=offset, window=offset + limit + 1)
