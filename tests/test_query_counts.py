@@ -108,7 +108,7 @@ def test_the_hot_statements_are_plain_sql_not_orm():
     from app.tasks.keyset import count_statement, page_statement
     from app.tasks.store import CREATE, TASK, _update
 
-    checked = [ACCOUNT, TASK, TAKE_NEXT_CHANGE, count_statement({"q"}),
+    checked = [ACCOUNT, TASK, TAKE_NEXT_CHANGE, count_statement(frozenset({"q"})),
                page_statement((("id", False),), frozenset({"completed"}), frozenset()),
                page_statement((("due_date", True), ("title", False), ("id", False)), frozenset(), None)]
     writes = [CREATE, _update(frozenset({"title", "completed"}), True)]

@@ -52,12 +52,13 @@ def page(user, query):
     filters = keyset.filter_values(query)
     after, params = keyset.start(user.id, keys, query.get("cursor"))
     # One task more than the page: whether there is a next page, without counting.
-    statement = keyset.page_statement(keys, frozenset(filters), after)
+    names = frozenset(filters)
+    statement = keyset.page_statement(keys, names, after)
     rows = user.rows(statement, **filters, **params, limit=limit + 1, offset=offset, window=offset + limit + 1)
     next_cursor = keyset.cursor_after(user.id, keys, rows[limit - 1]) if len(rows) > limit else None
     total = None
     if query["count"]:  # a count reads every task that matches: only when asked
-        counted = user.rows(keyset.count_statement(filters), **filters)
+        counted = user.rows(keyset.count_statement(names), **filters)
         total = counted[0][0] if counted else 0
     return Page(rows[:limit], total, limit, offset, next_cursor)
 
