@@ -100,9 +100,8 @@ class AmongIds(FunctionElement):
     """``column`` is one of the ids that a subquery brings: ``column IN (subquery)``.
 
     On PostgreSQL, ``column = ANY(ARRAY(subquery))``: the ids are read first,
-    once, and the rows are then found by key. An ``IN`` is planned as a join,
-    which took PostgreSQL twice as long to plan as the page took to run
-    (bench/README.md); SQLite has no arrays.
+    once, and the rows are then found by key. PostgreSQL plans an ``IN`` as a
+    join, and a page took a third longer (bench/README.md). SQLite has no arrays.
     """
 
     type = Boolean()
