@@ -87,7 +87,9 @@ def app_env(database_url):
 
 # Settings of the developer's shell that must not leak into the test app.
 SHELL_SETTINGS = ("JWT_SECRET_KEY", "SECRET_KEY", "JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES",
-                  "REDIS_URL", "RATELIMIT_STORAGE_URI", "PROXY_FIX_X_FOR", "CORS_ORIGINS")
+                  "REDIS_URL", "RATELIMIT_STORAGE_URI", "PROXY_FIX_X_FOR", "CORS_ORIGINS", "MAIL_SERVER", "MAIL_PORT",
+                  "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_DEFAULT_SENDER",
+                  "PASSWORD_RESET_URL")
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +120,8 @@ def empty_database(database_url, tmp_path):
     assert ensure_postgres_database(url)
     engine = create_engine(config_database_url(url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
-        for table in ("task_tombstones", "tasks", "users", "revoked_sessions", "idempotency_keys", "alembic_version"):
+        for table in ("password_resets", "task_tombstones", "tasks", "users", "revoked_sessions", "idempotency_keys",
+                      "alembic_version"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     engine.dispose()
     return url.render_as_string(hide_password=False)
