@@ -10,7 +10,7 @@ code. A write request is one transaction, committed here after its view answers.
 from functools import wraps
 
 import flask_smorest
-from flask import current_app
+from flask import current_app, request
 from marshmallow import RAISE, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, UnsupportedMediaType
@@ -30,6 +30,18 @@ def read_json_body(request):
         raise APIError(415, "Content-Type must be application/json") from None
     except (BadRequest, RecursionError):  # RecursionError: nested too deeply
         raise APIError(400, "Request body is not valid JSON") from None
+
+
+def body_fields():
+    """This request's JSON body as a dict, read silently ({} for anything else).
+
+    For rate limits, which look at the body before the view has it validated.
+    """
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested too deeply: the view answers its 400
+        body = None
+    return body if isinstance(body, dict) else {}
 
 
 def too_large_body_cut_short(request):

@@ -200,6 +200,20 @@ class PasswordChangeSchema(StrictSchema):
     new_password = Password(required=True)
 
 
+class PasswordResetRequestSchema(StrictSchema):
+    # No format rules beyond the length: any address gets the same 202, and one without an account no mail.
+    email = Text(required=True, validate=validate.Length(max=254))
+
+    @post_load
+    def lower_case_email(self, data, **kwargs):
+        return {**data, "email": data["email"].lower()}  # as signup stored it
+
+
+class PasswordResetSchema(StrictSchema):
+    token = Text(required=True, metadata={"description": "The token of the reset link."})
+    new_password = Password(required=True)
+
+
 class LoginSchema(StrictSchema):
     # No format rules here: whatever does not match an account is a plain 401.
     email = Text(required=True)
@@ -212,6 +226,10 @@ class StatusSchema(Schema):
 
 class MessageSchema(Schema):
     message = fields.String(required=True)
+
+
+class DetailSchema(Schema):
+    detail = fields.String(required=True)
 
 
 class TokenSchema(Schema):

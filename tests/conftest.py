@@ -145,6 +145,10 @@ def make_app(app, app_env, monkeypatch):
             monkeypatch.delenv(name, raising=False)
         for name, value in {**app_env, **env}.items():
             monkeypatch.setenv(name, value)
+        # Every app logs through one logger, and create_app gives it a handler on the sys.stderr of the
+        # moment (a test's capsys): the suite's own handler comes back after the test, for the log lines
+        # that mail threads write later.
+        monkeypatch.setattr(app.logger, "handlers", list(app.logger.handlers))
         return create_app()
     return build
 
