@@ -66,7 +66,7 @@ def documented(app):
 
 WRITES = [("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/login"), ("POST", "/api/v1/tasks"),
           ("PUT", "/api/v1/tasks/{task_id}"), ("PATCH", "/api/v1/tasks/{task_id}"), ("PATCH", "/api/v1/users/me"),
-          ("PUT", "/api/v1/users/me/password"), ("POST", "/api/v1/auth/password-reset"),
+          ("PUT", "/api/v1/users/me/password"), ("DELETE", "/api/v1/users/me"), ("POST", "/api/v1/auth/password-reset"),
           ("POST", "/api/v1/auth/password-reset/confirm")]
 GENERIC = {400, 413, 415, 422, 429}  # the DEFAULT_ERROR response: any operation may answer these
 

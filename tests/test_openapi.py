@@ -67,6 +67,9 @@ def test_operations_declare_their_security_and_errors(spec):
     confirm = spec["paths"]["/api/v1/auth/password-reset/confirm"]["post"]
     assert (reset["operationId"], confirm["operationId"]) == ("request_password_reset", "confirm_password_reset")
     assert {"202", "422", "429"} <= set(reset["responses"]) and {"204", "400", "422", "429"} <= set(confirm["responses"])
+    delete_account = spec["paths"]["/api/v1/users/me"]["delete"]
+    assert delete_account["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CurrentPassword"}
 
 
 def browser_or_skip():

@@ -247,9 +247,21 @@ def test_operator_reset_link(app, client, auth):
     assert result.exit_code == 1 and "no account has that e-mail address" in result.output
 
 
-def test_a_password_change_voids_the_reset_links(app, client, alice):
+def test_an_account_change_voids_its_reset_links(app, client, alice):
+    runner = app.test_cli_runner()
+    for change in (lambda: client.patch(ME, json={"email": "alicia@example.com", "current_password": "correct horse"},
+                                        headers=alice),
+                   lambda: client.put(f"{ME}/password", json={"current_password": "correct horse",
+                                                              "new_password": "correct horse"}, headers=alice)):
+        email = client.get(ME, headers=alice).get_json()["email"]
+        link = runner.invoke(args=["users", "reset-link", email]).output.strip()
+        assert change().status_code in (200, 204)
+        response = client.post(CONFIRM, json={"token": link.split("token=")[1], "new_password": "battery staple"})
+        assert response.status_code == 400
+
+
+def test_deleting_the_account_takes_its_reset_links(app, client, alice):
     link = app.test_cli_runner().invoke(args=["users", "reset-link", "alice@example.com"]).output.strip()
-    assert client.put(f"{ME}/password", json={"current_password": "correct horse", "new_password": "correct horse"},
-                      headers=alice).status_code == 204
+    assert client.delete(ME, json={"current_password": "correct horse"}, headers=alice).status_code == 204
     response = client.post(CONFIRM, json={"token": link.split("token=")[1], "new_password": "battery staple"})
     assert response.status_code == 400

@@ -33,8 +33,9 @@ def with_tasks(client, alice):
         ("get", f"{TASKS}/changes?limit=100", None, 3),  # the page's numbers in one snapshot, then its tasks
         # The account's own row, checked as it is changed; tasks and tombstones go by ON DELETE CASCADE.
         ("patch", "/api/v1/users/me", {"username": "alicia"}, 1),
-        ("delete", "/api/v1/users/me", None, 1),
-        # The current password's hash read first; the reset links voided; then the change.
+        # With the current password: its hash read first; a new e-mail address also voids the reset links.
+        ("delete", "/api/v1/users/me", {"current_password": "correct horse"}, 2),
+        ("patch", "/api/v1/users/me", {"email": "a@example.org", "current_password": "correct horse"}, 3),
         ("put", "/api/v1/users/me/password", {"current_password": "correct horse", "new_password": "long enough"}, 3),
         ("get", "/healthz", None, 0),
         ("get", "/readyz", None, 1),

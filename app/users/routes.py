@@ -1,7 +1,7 @@
 """The signed-in user's own account: each endpoint's line of the contract, and one store call."""
 
 from ..blueprint import ApiBlueprint
-from ..schemas import AccountUpdateSchema, PasswordChangeSchema, UserSchema
+from ..schemas import AccountUpdateSchema, CurrentPasswordSchema, PasswordChangeSchema, UserSchema
 from . import store
 
 bp = ApiBlueprint("users", __name__, url_prefix="/users", description="The signed-in user's account.")
@@ -18,9 +18,10 @@ def me(user):
 @bp.login_required()
 @bp.arguments(AccountUpdateSchema)
 @bp.response(200, UserSchema)
-@bp.alt_response(400, response="BAD_REQUEST", description="Username or email already exists")
+@bp.alt_response(400, response="BAD_REQUEST", description="Username or email already exists, or current password "
+                                                          "is incorrect")
 def update_me(user, changes):
-    """Change the username, the e-mail address, or both."""
+    """Change the username, the e-mail address, or both; a new e-mail address needs `current_password`."""
     return store.change_account(user, changes)
 
 
@@ -38,7 +39,9 @@ def change_password(user, passwords):
 @bp.delete("/me")
 @bp.login_required()
 @bp.doc(operationId="delete_account")
+@bp.arguments(CurrentPasswordSchema)
 @bp.response(204)
-def delete_me(user):
-    """Delete the account and all its tasks; its tokens stop working."""
-    store.delete_account(user)
+@bp.alt_response(400, response="BAD_REQUEST", description="Current password is incorrect")
+def delete_me(user, confirmation):
+    """Delete the account and all its tasks, given `current_password`; its tokens stop working."""
+    store.delete_account(user, confirmation["current_password"])

@@ -67,8 +67,14 @@ def authenticate(email, password):
 
 
 def change_account(user, changes):
-    """Change the signed-in user's username, e-mail address, or both; the account's row after."""
+    """Change the signed-in user's username, e-mail address, or both; the account's row after.
+
+    ``current_password``, when given (AccountUpdateSchema requires it with an e-mail address), must be the
+    account's: the e-mail address is the login name, and a reset link goes to it.
+    """
     username, email = changes.get("username"), changes.get("email")
+    if "current_password" in changes:
+        _verified_hash(user, changes["current_password"])
     if email is not None:
         user.rows(FORGET_RESETS)  # a link sent to the old address must not outlive it
     with _unique_names():
@@ -84,8 +90,9 @@ def change_password(user, current_password, new_password):
         raise _wrong_password()
 
 
-def delete_account(user):
-    """Delete the signed-in user's account with all its tasks."""
+def delete_account(user, current_password):
+    """Delete the signed-in user's account with all its tasks, once ``current_password`` is found to be its password."""
+    _verified_hash(user, current_password)
     # The user's row first, as every task write locks it first (no deadlock).
     user.rows(DELETE_ACCOUNT)
 
