@@ -17,7 +17,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from .connections import READ_METHODS
 from .errors import APIError
-from .extensions import RATE_LIMITED_BLUEPRINTS, db, limiter
+from .extensions import RATE_LIMITED_ENDPOINTS, db, limiter
 from .signed_in import SignedInUser
 
 
@@ -114,10 +114,21 @@ class ApiBlueprint(flask_smorest.Blueprint):
             return self.doc(security=[{"bearerAuth": []}])(view)
         return decorator
 
-    def rate_limit(self, setting, **options):
-        """Limit the route by the Flask-Limiter string in ``setting`` (read at request time, see config.py)."""
-        RATE_LIMITED_BLUEPRINTS.add(self.name)  # the limiter's hooks run for this blueprint's requests only
-        return limiter.limit(lambda: current_app.config[setting], **options)
+    def rate_limit(self, setting, *, scope=None, **options):
+        """Limit the route by the Flask-Limiter string in ``setting`` (read at request time, see config.py).
+
+        With ``scope``, every route that names it draws on one budget.
+        """
+        def value():
+            return current_app.config[setting]
+
+        limit = limiter.shared_limit(value, scope, **options) if scope else limiter.limit(value, **options)
+
+        def decorator(view):
+            # The limiter's hooks run for this route's requests only (its endpoint: the view's name).
+            RATE_LIMITED_ENDPOINTS.add(f"{self.name}.{view.__name__}")
+            return limit(view)
+        return decorator
 
 
 def _signed_in(view, refresh):
