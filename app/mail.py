@@ -13,7 +13,8 @@ account to whoever reads the log).
 Every outcome is one JSON log line carrying the id of the request that asked
 for the message: ``mail sent``, ``mail not sent`` (the SMTP error),
 ``mail logged`` (no server), or ``mail dropped`` (the queue was full, or the
-process exited first). Nothing is retried: the person asks again.
+process exited first: at exit the thread gets ``MAIL_TIMEOUT`` to finish).
+Nothing is retried: the person asks again.
 """
 
 import atexit
@@ -87,10 +88,12 @@ class Outbox:
         while (self._sending or not self._queue.empty()) and time.monotonic() < deadline:
             time.sleep(0.05)
         with self._lock:
-            left = [self._sending] if self._sending else []
+            sending, queued = self._sending, []
             while not self._queue.empty():
-                left.append(self._queue.get_nowait())
-        for mail in left:
+                queued.append(self._queue.get_nowait())
+        if sending:
+            self._log("error", "mail dropped: the process exited while it was being sent", sending)
+        for mail in queued:
             self._log("error", "mail dropped: the process exited before it was sent", mail)
 
     def _process_lock(self):

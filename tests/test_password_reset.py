@@ -223,9 +223,9 @@ def test_a_full_queue_drops_the_mail_and_says_so(make_app, monkeypatch):
             assert [client.post(RESET, json={"email": "alice@example.com"}).status_code for _ in range(3)] == [202] * 3
             dropped = logs.with_message("mail dropped: the queue is full")
             assert dropped and dropped[0]["level"] == "ERROR"
-            # What was queued when the process exits is said to be lost, not lost in silence.
+            # What is still queued or being sent when the process exits is said to be lost, not lost in silence.
             app.extensions["mail"].finish(0.1)
-            assert logs.with_message("mail dropped: the process exited before it was sent")
+            assert [line for line in logs if line["message"].startswith("mail dropped: the process exited")]
 
 
 def test_operator_reset_link(app, client, auth):
