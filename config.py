@@ -7,6 +7,7 @@ One class per ``APP_ENV``. ``load_config`` returns a plain dict for
 import os
 import secrets
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 
 import limits
@@ -115,6 +116,51 @@ def _rate_limit(env, name, default):
     return value
 
 
+def mail_settings(env, app_env):
+    """SMTP for the mail the service sends (app/mail.py); with no ``MAIL_SERVER``, mail is logged instead."""
+    server = env.get("MAIL_SERVER") or None
+    use_tls, use_ssl = _bool(env, "MAIL_USE_TLS", False), _bool(env, "MAIL_USE_SSL", False)
+    if use_tls and use_ssl:
+        # STARTTLS upgrades a plain connection; SSL starts encrypted: a server speaks one or the other.
+        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be true")
+    username, password = env.get("MAIL_USERNAME") or None, env.get("MAIL_PASSWORD") or None
+    if (username is None) != (password is None):
+        raise ConfigError("MAIL_USERNAME and MAIL_PASSWORD must be set together")
+    sender = env.get("MAIL_DEFAULT_SENDER")
+    if server and app_env == "production" and not sender:
+        raise ConfigError("MAIL_DEFAULT_SENDER must be set in production when MAIL_SERVER is set")
+    sender = sender or "Task API <no-reply@localhost>"
+    if "@" not in parseaddr(sender)[1] or any(c in sender for c in "\r\n"):
+        raise ConfigError(f"MAIL_DEFAULT_SENDER must be an address such as 'Task API <no-reply@example.com>', "
+                          f"got {sender!r}")
+    return {
+        "MAIL_SERVER": server,
+        "MAIL_PORT": _int(env, "MAIL_PORT", 465 if use_ssl else 587 if use_tls else 25, minimum=1, maximum=65535),
+        "MAIL_USERNAME": username,
+        "MAIL_PASSWORD": password,
+        "MAIL_USE_TLS": use_tls,
+        "MAIL_USE_SSL": use_ssl,
+        "MAIL_DEFAULT_SENDER": sender,
+        # Each SMTP step waits at most this long: a slow server delays the mail, never a request.
+        "MAIL_TIMEOUT": _int(env, "MAIL_TIMEOUT", 10, minimum=1, maximum=300),
+    }
+
+
+def password_reset_settings(env, app_env):
+    """The link a reset e-mail carries, and how long it works."""
+    url = env.get("PASSWORD_RESET_URL")
+    if not url and app_env == "production" and env.get("MAIL_SERVER"):
+        # The link must lead to the operator's own front end, which asks for the new password.
+        raise ConfigError("PASSWORD_RESET_URL must be set in production when MAIL_SERVER is set")
+    url = url or "http://localhost:3000/reset-password?token={token}"
+    if "{token}" not in url or url.split("://", 1)[0] not in ("http", "https"):
+        raise ConfigError(f"PASSWORD_RESET_URL must be an http(s) URL containing {{token}}, got {url!r}")
+    return {
+        "PASSWORD_RESET_URL": url,
+        "PASSWORD_RESET_TTL_SECONDS": _int(env, "PASSWORD_RESET_TTL_SECONDS", 1800, minimum=1, maximum=7 * 24 * 3600),
+    }
+
+
 def _log_level(env):
     level = (env.get("LOG_LEVEL") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -197,6 +243,13 @@ def load_config(instance_path, env=None):
         "RATELIMIT_LOGIN": _rate_limit(env, "RATELIMIT_LOGIN", "20/minute"),
         "RATELIMIT_LOGIN_PER_EMAIL": _rate_limit(env, "RATELIMIT_LOGIN_PER_EMAIL", "5/minute"),
         "RATELIMIT_REFRESH": _rate_limit(env, "RATELIMIT_REFRESH", "30/minute"),
+        "RATELIMIT_PASSWORD_RESET": _rate_limit(env, "RATELIMIT_PASSWORD_RESET", "5/minute;20/hour"),
+        "RATELIMIT_PASSWORD_RESET_PER_EMAIL": _rate_limit(env, "RATELIMIT_PASSWORD_RESET_PER_EMAIL", "3/hour"),
+        "RATELIMIT_PASSWORD_RESET_CONFIRM": _rate_limit(env, "RATELIMIT_PASSWORD_RESET_CONFIRM", "10/minute"),
+        # Per signed-in user: every check of current_password (one budget for the routes that
+        # check it), and every change of the account.
+        "RATELIMIT_ACCOUNT_PASSWORD": _rate_limit(env, "RATELIMIT_ACCOUNT_PASSWORD", "5/minute"),
+        "RATELIMIT_ACCOUNT_CHANGES": _rate_limit(env, "RATELIMIT_ACCOUNT_CHANGES", "10/minute"),
         # How many proxies in front of the app set X-Forwarded-For/-Proto; 0
         # trusts none, so a client cannot pick its own address for the limits.
         # Idempotency-Key records: kept a day; a reservation whose request died
@@ -220,4 +273,6 @@ def load_config(instance_path, env=None):
         "BCRYPT_LOG_ROUNDS": _int(env, "BCRYPT_LOG_ROUNDS", 12, minimum=4, maximum=31),
         "LOG_LEVEL": _log_level(env),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024, minimum=1024),
+        **mail_settings(env, app_env),
+        **password_reset_settings(env, app_env),
     }

@@ -15,6 +15,7 @@ from .extensions import api, bcrypt, db, init_limiter, migrate
 from .headers import init_headers
 from .health import bp as health_bp
 from .json_provider import JSONProvider
+from .mail import init_mail
 from .observability import init_metrics, init_observability
 from .revocation import init_revocations
 from .schemas import ErrorSchema
@@ -42,6 +43,7 @@ def create_app():
     bcrypt.init_app(app)
     init_limiter(app)  # its hooks only on blueprints with a limit
     init_headers(app)
+    init_mail(app)  # its thread starts with the first message, in the process that sends it
     if app.config["CORS_ORIGINS"]:
         CORS(app, resources={API_PREFIX + "/*": {"origins": app.config["CORS_ORIGINS"]}},
              expose_headers=["ETag", "Idempotent-Replayed", "Link", "Retry-After", "X-Request-ID", "X-Total-Count"],

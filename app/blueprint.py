@@ -10,14 +10,14 @@ code. A write request is one transaction, committed here after its view answers.
 from functools import wraps
 
 import flask_smorest
-from flask import current_app
+from flask import current_app, request
 from marshmallow import RAISE, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
 from .connections import READ_METHODS
 from .errors import APIError
-from .extensions import RATE_LIMITED_BLUEPRINTS, db, limiter
+from .extensions import RATE_LIMITED_ENDPOINTS, db, limiter
 from .signed_in import SignedInUser
 
 
@@ -30,6 +30,18 @@ def read_json_body(request):
         raise APIError(415, "Content-Type must be application/json") from None
     except (BadRequest, RecursionError):  # RecursionError: nested too deeply
         raise APIError(400, "Request body is not valid JSON") from None
+
+
+def body_fields():
+    """This request's JSON body as a dict, read silently ({} for anything else).
+
+    For rate limits, which look at the body before the view has it validated.
+    """
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested too deeply: the view answers its 400
+        body = None
+    return body if isinstance(body, dict) else {}
 
 
 def too_large_body_cut_short(request):
@@ -102,10 +114,21 @@ class ApiBlueprint(flask_smorest.Blueprint):
             return self.doc(security=[{"bearerAuth": []}])(view)
         return decorator
 
-    def rate_limit(self, setting, **options):
-        """Limit the route by the Flask-Limiter string in ``setting`` (read at request time, see config.py)."""
-        RATE_LIMITED_BLUEPRINTS.add(self.name)  # the limiter's hooks run for this blueprint's requests only
-        return limiter.limit(lambda: current_app.config[setting], **options)
+    def rate_limit(self, setting, *, scope=None, **options):
+        """Limit the route by the Flask-Limiter string in ``setting`` (read at request time, see config.py).
+
+        With ``scope``, every route that names it draws on one budget.
+        """
+        def value():
+            return current_app.config[setting]
+
+        limit = limiter.shared_limit(value, scope, **options) if scope else limiter.limit(value, **options)
+
+        def decorator(view):
+            # The limiter's hooks run for this route's requests only (its endpoint: the view's name).
+            RATE_LIMITED_ENDPOINTS.add(f"{self.name}.{view.__name__}")
+            return limit(view)
+        return decorator
 
 
 def _signed_in(view, refresh):

@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from . import idempotency
+from .password_reset import operator_reset_link
 from .errors import APIError
 from .extensions import db
 from .models import new_account_values, utcnow
@@ -56,6 +57,21 @@ def list_users():
     """Every account: id, username, e-mail, created."""
     for account in accounts.all_accounts():
         click.echo(f"{account.id}\t{account.username}\t{account.email}\t{account.created_at.isoformat()}")
+
+
+@accounts_group.command("reset-link")
+@click.argument("email")
+def reset_link(email):
+    """Print a one-time password reset link for the account with EMAIL (for support without mail).
+
+    The same link the e-mail would carry: it works once, for PASSWORD_RESET_TTL_SECONDS, and the
+    account's older links stop working.
+    """
+    link = operator_reset_link(email.strip().lower())
+    if link is None:
+        raise click.ClickException("no account has that e-mail address")
+    db.session.commit()
+    click.echo(link)
 
 
 @tokens.command("purge")

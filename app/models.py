@@ -194,3 +194,21 @@ class TaskTombstone(db.Model):
 
 
 task_tombstones = TaskTombstone.__table__
+
+
+class PasswordReset(db.Model):
+    """A password reset link not used yet: the SHA-256 of its token, never the token itself.
+
+    A database leak then gives no link that works. The account's older links
+    go when a new one is issued, and all of them once one is used
+    (app/users/store.py).
+    """
+
+    __tablename__ = "password_resets"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex SHA-256
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+password_resets = PasswordReset.__table__

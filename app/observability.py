@@ -51,6 +51,9 @@ class JSONFormatter(logging.Formatter):
         }
         if has_request_context():
             line.update(request_id=request_id(), method=request.method, path=request.path)
+        # A line's own fields (logger.info(..., extra={"fields": {...}})): the mail thread's, with the request id
+        # of the request that queued the message.
+        line.update(getattr(record, "fields", None) or {})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)

@@ -189,14 +189,42 @@ class SignupSchema(AccountSchema):
 
 
 class AccountUpdateSchema(AccountSchema):
-    """Either field or both: PATCH changes only what it names."""
+    """Either field or both: PATCH changes only what it names.
+
+    A new e-mail address needs the current password: the address is the login
+    name, and a reset link goes to it, so a token alone must not move it.
+    """
+
+    current_password = Text(load_only=True, metadata={"description": "Required with email."})
 
     def __init__(self, **kwargs):
         super().__init__(partial=True, **kwargs)
 
+    @validates_schema
+    def _current_password_with_an_email(self, data, **_kwargs):
+        if "email" in data and "current_password" not in data:
+            raise ValidationError("Required to change the e-mail address.", "current_password")
 
-class PasswordChangeSchema(StrictSchema):
+
+class CurrentPasswordSchema(StrictSchema):
     current_password = Text(required=True)
+
+
+class PasswordChangeSchema(CurrentPasswordSchema):
+    new_password = Password(required=True)
+
+
+class PasswordResetRequestSchema(StrictSchema):
+    # No format rules beyond the length: any address gets the same 202, and one without an account no mail.
+    email = Text(required=True, validate=validate.Length(max=254))
+
+    @post_load
+    def lower_case_email(self, data, **kwargs):
+        return {**data, "email": data["email"].lower()}  # as signup stored it
+
+
+class PasswordResetSchema(StrictSchema):
+    token = Text(required=True, metadata={"description": "The token of the reset link."})
     new_password = Password(required=True)
 
 
@@ -212,6 +240,10 @@ class StatusSchema(Schema):
 
 class MessageSchema(Schema):
     message = fields.String(required=True)
+
+
+class DetailSchema(Schema):
+    detail = fields.String(required=True)
 
 
 class TokenSchema(Schema):

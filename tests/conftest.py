@@ -5,6 +5,10 @@ answers on 127.0.0.1:5432 (the ``taskapi_test`` database is created there),
 and a SQLite file otherwise. ``TEST_DATABASE_URL=sqlite`` forces SQLite.
 """
 
+import email
+import email.policy
+import json
+import logging
 import os
 from contextlib import contextmanager
 import socket
@@ -18,12 +22,14 @@ from pathlib import Path
 import psycopg2
 import pytest
 import redis
+from aiosmtpd.controller import Controller
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import db
+from app.observability import JSONFormatter
 from config import database_url as config_database_url
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/taskapi_test"
@@ -87,7 +93,9 @@ def app_env(database_url):
 
 # Settings of the developer's shell that must not leak into the test app.
 SHELL_SETTINGS = ("JWT_SECRET_KEY", "SECRET_KEY", "JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES",
-                  "REDIS_URL", "RATELIMIT_STORAGE_URI", "PROXY_FIX_X_FOR", "CORS_ORIGINS")
+                  "REDIS_URL", "RATELIMIT_STORAGE_URI", "PROXY_FIX_X_FOR", "CORS_ORIGINS", "MAIL_SERVER", "MAIL_PORT",
+                  "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_DEFAULT_SENDER",
+                  "PASSWORD_RESET_URL")
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +126,8 @@ def empty_database(database_url, tmp_path):
     assert ensure_postgres_database(url)
     engine = create_engine(config_database_url(url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
-        for table in ("task_tombstones", "tasks", "users", "revoked_sessions", "idempotency_keys", "alembic_version"):
+        for table in ("password_resets", "task_tombstones", "tasks", "users", "revoked_sessions", "idempotency_keys",
+                      "alembic_version"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     engine.dispose()
     return url.render_as_string(hide_password=False)
@@ -136,6 +145,10 @@ def make_app(app, app_env, monkeypatch):
             monkeypatch.delenv(name, raising=False)
         for name, value in {**app_env, **env}.items():
             monkeypatch.setenv(name, value)
+        # Every app logs through one logger, and create_app gives it a handler on the sys.stderr of the
+        # moment (a test's capsys): the suite's own handler comes back after the test, for the log lines
+        # that mail threads write later.
+        monkeypatch.setattr(app.logger, "handlers", list(app.logger.handlers))
         return create_app()
     return build
 
@@ -283,3 +296,58 @@ def counted(app):
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def wait_for(condition, seconds=10):
+    """``condition()``'s first true value, asked every 20 ms; fails the test after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"still not true after {seconds} s: {condition.__doc__ or condition}")
+        time.sleep(0.02)
+
+
+class SMTPCatcher:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps the messages it is sent."""
+
+    def __init__(self):
+        self.messages = []  # email.message.EmailMessage, in the order received
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp():
+    """A mail server of the test's own: ``smtp.port``, ``smtp.messages``."""
+    catcher = SMTPCatcher()
+    controller = Controller(catcher, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    catcher.port = controller.port
+    yield catcher
+    controller.stop()
+
+
+class LogLines(list):
+    """The app's log lines, as the JSON objects they are written as."""
+
+    def __init__(self, flask_app):
+        super().__init__()
+        formatter = JSONFormatter()
+        self.handler = logging.Handler()
+        self.handler.emit = lambda record: self.append(json.loads(formatter.format(record)))
+        self.logger = flask_app.logger
+
+    def __enter__(self):
+        self.logger.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *_exc):
+        self.logger.removeHandler(self.handler)
+
+    def with_message(self, message):
+        return [line for line in self if line["message"] == message]

@@ -9,10 +9,11 @@ from app.extensions import db
 from app.models import Task
 
 ME = "/api/v1/users/me"
+PASSWORD = {"current_password": "correct horse"}
 
 
 def test_change_username_and_email(client, alice):
-    response = client.patch(ME, json={"username": "alicia", "email": "Alicia@Example.com"}, headers=alice)
+    response = client.patch(ME, json={"username": "alicia", "email": "Alicia@Example.com", **PASSWORD}, headers=alice)
     assert response.status_code == 200
     assert response.get_json() | {"id": 0} == {"id": 0, "username": "alicia", "email": "alicia@example.com"}
     assert client.get(ME, headers=alice).get_json()["username"] == "alicia"
@@ -25,7 +26,7 @@ def test_change_one_field_keeps_the_other(client, alice):
     assert response.get_json()["email"] == "alice@example.com"
 
 
-@pytest.mark.parametrize("change", [{"username": "BOB"}, {"email": "bob@example.com"}])
+@pytest.mark.parametrize("change", [{"username": "BOB"}, {"email": "bob@example.com", **PASSWORD}])
 def test_taken_name_or_email_is_400(client, alice, bob, change):
     response = client.patch(ME, json=change, headers=alice)
     assert response.status_code == 400
@@ -37,6 +38,40 @@ def test_an_empty_change_changes_nothing(client, alice):
     # Found by Hypothesis: an UPDATE with no column was a 500.
     response = client.patch(ME, json={}, headers=alice)
     assert response.status_code == 200 and response.get_json()["username"] == "alice"
+
+
+def test_an_email_change_needs_the_current_password(client, auth, alice):
+    """The e-mail address is the login name, and a reset link goes to it: a token alone must not move it."""
+    response = client.patch(ME, json={"email": "mallory@example.com"}, headers=alice)
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"current_password": ["Required to change the e-mail address."]}
+    response = client.patch(ME, json={"email": "mallory@example.com", "current_password": "a guess"}, headers=alice)
+    assert response.status_code == 400 and response.get_json() == {"detail": "Current password is incorrect"}
+    assert client.get(ME, headers=alice).get_json()["email"] == "alice@example.com"
+
+    response = client.patch(ME, json={"email": "alice@example.org", **PASSWORD}, headers=alice)
+    assert response.status_code == 200 and response.get_json()["email"] == "alice@example.org"
+    assert auth.login("alice@example.org").status_code == 200
+
+
+def test_a_username_change_needs_no_password_but_checks_one_given(client, alice):
+    assert client.patch(ME, json={"username": "alicia"}, headers=alice).status_code == 200
+    response = client.patch(ME, json={"username": "ally", "current_password": "a guess"}, headers=alice)
+    assert response.status_code == 400
+    assert client.get(ME, headers=alice).get_json()["username"] == "alicia"
+
+
+def test_deleting_the_account_needs_the_current_password(client, auth, alice):
+    response = client.delete(ME, headers=alice)
+    assert response.status_code == 415  # no body at all
+    response = client.delete(ME, json={}, headers=alice)
+    assert response.status_code == 422 and list(response.get_json()["errors"]) == ["current_password"]
+    response = client.delete(ME, json={"current_password": "a guess"}, headers=alice)
+    assert response.status_code == 400 and response.get_json() == {"detail": "Current password is incorrect"}
+    assert "a guess" not in response.get_data(as_text=True)
+    assert client.get(ME, headers=alice).status_code == 200
+    assert client.delete(ME, json=PASSWORD, headers=alice).status_code == 204
+    assert auth.login().status_code == 401
 
 
 def test_keeping_ones_own_name_in_another_case_is_allowed(client, alice):
@@ -92,7 +127,7 @@ def test_creates_racing_an_account_deletion_never_fail_with_500(app, client, ali
         statuses.append((method, getattr(thread_client, method)(path, json=body, headers=alice).status_code))
 
     threads = [threading.Thread(target=send, args=("post", "/api/v1/tasks", {"title": f"t{n}"})) for n in range(creates)]
-    threads.append(threading.Thread(target=send, args=("delete", ME, None)))
+    threads.append(threading.Thread(target=send, args=("delete", ME, PASSWORD)))
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -106,7 +141,7 @@ def test_creates_racing_an_account_deletion_never_fail_with_500(app, client, ali
 def test_delete_account_takes_its_tasks_and_tokens(client, auth, alice, bob):
     client.post("/api/v1/tasks", json={"title": "mine"}, headers=alice)
     bobs = client.post("/api/v1/tasks", json={"title": "bob's"}, headers=bob).get_json()
-    assert client.delete(ME, headers=alice).status_code == 204
+    assert client.delete(ME, json=PASSWORD, headers=alice).status_code == 204
     assert client.get(ME, headers=alice).status_code == 401
     assert client.get("/api/v1/tasks", headers=alice).status_code == 401
     assert auth.login().status_code == 401

@@ -84,12 +84,47 @@ def test_production_reads_its_settings(tmp_path):
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'"),
         ({"RATELIMIT_ENABLED": "maybe"}, "RATELIMIT_ENABLED must be true or false, got 'maybe'"),
         ({"RATELIMIT_LOGIN": "lots"}, "RATELIMIT_LOGIN must be a rate limit such as '5/minute', got 'lots'"),
+        ({"RATELIMIT_PASSWORD_RESET_PER_EMAIL": "3/fortnight"},
+         "RATELIMIT_PASSWORD_RESET_PER_EMAIL must be a rate limit such as '5/minute', got '3/fortnight'"),
+        ({"RATELIMIT_ACCOUNT_PASSWORD": "often"},
+         "RATELIMIT_ACCOUNT_PASSWORD must be a rate limit such as '5/minute', got 'often'"),
+        ({"MAIL_SERVER": "smtp.example.com", "MAIL_DEFAULT_SENDER": "app@example.com"},
+         "PASSWORD_RESET_URL must be set in production when MAIL_SERVER is set"),
+        ({"MAIL_SERVER": "smtp.example.com", "PASSWORD_RESET_URL": "https://app.example.com/reset?token={token}"},
+         "MAIL_DEFAULT_SENDER must be set in production when MAIL_SERVER is set"),
+        ({"PASSWORD_RESET_URL": "https://app.example.com/reset"},
+         "PASSWORD_RESET_URL must be an http(s) URL containing {token}, got 'https://app.example.com/reset'"),
+        ({"PASSWORD_RESET_URL": "javascript:alert(1)//{token}"},
+         "PASSWORD_RESET_URL must be an http(s) URL containing {token}, got 'javascript:alert(1)//{token}'"),
+        ({"PASSWORD_RESET_TTL_SECONDS": "0"}, "PASSWORD_RESET_TTL_SECONDS must be at least 1, got 0"),
+        ({"MAIL_PORT": "smtp"}, "MAIL_PORT must be a whole number, got 'smtp'"),
+        ({"MAIL_PORT": "70000"}, "MAIL_PORT must be at most 65535, got 70000"),
+        ({"MAIL_USE_TLS": "true", "MAIL_USE_SSL": "true"}, "MAIL_USE_TLS and MAIL_USE_SSL cannot both be true"),
+        ({"MAIL_USERNAME": "app"}, "MAIL_USERNAME and MAIL_PASSWORD must be set together"),
+        ({"MAIL_DEFAULT_SENDER": "nobody"},
+         "MAIL_DEFAULT_SENDER must be an address such as 'Task API <no-reply@example.com>', got 'nobody'"),
     ],
 )
 def test_unsafe_settings_are_refused(tmp_path, change, message):
     with pytest.raises(ConfigError) as error:
         load_config(tmp_path, env={**PRODUCTION, **change})
     assert str(error.value) == message
+
+
+def test_mail_settings(tmp_path):
+    """No MAIL_SERVER: mail is logged (app/mail.py). Configured: the port follows TLS or SSL unless given."""
+    config = load_config(tmp_path, env={})
+    assert config["MAIL_SERVER"] is None and config["MAIL_PORT"] == 25 and config["MAIL_TIMEOUT"] == 10
+    assert config["PASSWORD_RESET_URL"] == "http://localhost:3000/reset-password?token={token}"
+    assert config["PASSWORD_RESET_TTL_SECONDS"] == 1800
+    assert config["RATELIMIT_PASSWORD_RESET"] == "5/minute;20/hour"
+    env = {**PRODUCTION, "MAIL_SERVER": "smtp.example.com", "MAIL_USE_TLS": "true", "MAIL_USERNAME": "app",
+           "MAIL_PASSWORD": "secret", "MAIL_DEFAULT_SENDER": "Task API <tasks@example.com>",
+           "PASSWORD_RESET_URL": "https://app.example.com/reset?token={token}"}
+    config = load_config(tmp_path, env=env)
+    assert (config["MAIL_SERVER"], config["MAIL_PORT"], config["MAIL_USE_TLS"]) == ("smtp.example.com", 587, True)
+    assert load_config(tmp_path, env={**env, "MAIL_USE_TLS": "", "MAIL_USE_SSL": "yes"})["MAIL_PORT"] == 465
+    assert load_config(tmp_path, env={**env, "MAIL_PORT": "2525"})["MAIL_PORT"] == 2525
 
 
 def test_a_short_secret_is_refused_in_development_too(tmp_path):

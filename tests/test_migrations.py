@@ -41,7 +41,7 @@ def tables(database_url):
 def test_upgrade_downgrade_upgrade(empty_database):
     flask_db(empty_database, "upgrade")
     assert tables(empty_database) == {"users", "tasks", "task_tombstones", "revoked_sessions", "idempotency_keys",
-                                      "alembic_version"}
+                                      "password_resets", "alembic_version"}
     flask_db(empty_database, "downgrade", "base")
     assert tables(empty_database) == {"alembic_version"}
     flask_db(empty_database, "upgrade")

@@ -39,7 +39,8 @@ def test_every_route_is_documented(app, spec):
 
 
 def test_operations_declare_their_security_and_errors(spec):
-    public = {("/api/v1/auth/signup", "post"), ("/api/v1/auth/login", "post"), ("/healthz", "get"), ("/readyz", "get")}
+    public = {("/api/v1/auth/signup", "post"), ("/api/v1/auth/login", "post"), ("/api/v1/auth/password-reset", "post"),
+              ("/api/v1/auth/password-reset/confirm", "post"), ("/healthz", "get"), ("/readyz", "get")}
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             if method == "parameters":  # the path's own, such as {task_id}
@@ -62,6 +63,13 @@ def test_operations_declare_their_security_and_errors(spec):
     for path in ("/api/v1/auth/signup", "/api/v1/auth/login", "/api/v1/auth/refresh"):
         assert "429" in spec["paths"][path]["post"]["responses"]
     assert spec["components"]["schemas"]["Token"]["required"] == ["access_token", "token_type"]
+    reset = spec["paths"]["/api/v1/auth/password-reset"]["post"]
+    confirm = spec["paths"]["/api/v1/auth/password-reset/confirm"]["post"]
+    assert (reset["operationId"], confirm["operationId"]) == ("request_password_reset", "confirm_password_reset")
+    assert {"202", "422", "429"} <= set(reset["responses"]) and {"204", "400", "422", "429"} <= set(confirm["responses"])
+    delete_account = spec["paths"]["/api/v1/users/me"]["delete"]
+    assert delete_account["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CurrentPassword"}
 
 
 def browser_or_skip():

@@ -116,7 +116,8 @@ def test_seed_applies_the_signup_rules(app, options, problem):
     assert result.exit_code == 1 and problem in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("command", [["users", "create"], ["users", "list"], ["tokens", "purge"], ["seed"]])
+@pytest.mark.parametrize("command", [["users", "create"], ["users", "list"], ["users", "reset-link"], ["tokens", "purge"],
+                                     ["seed"]])
 def test_every_command_has_help(app, command):
     result = run(app, *command, "--help")
     assert result.exit_code == 0 and "Usage:" in result.output

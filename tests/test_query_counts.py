@@ -32,8 +32,11 @@ def with_tasks(client, alice):
         ("delete", f"{TASKS}/{{id}}", None, 3),  # + the tombstone
         ("get", f"{TASKS}/changes?limit=100", None, 3),  # the page's numbers in one snapshot, then its tasks
         # The account's own row, checked as it is changed; tasks and tombstones go by ON DELETE CASCADE.
-        ("delete", "/api/v1/users/me", None, 1),
         ("patch", "/api/v1/users/me", {"username": "alicia"}, 1),
+        # With the current password: its hash read first; a new e-mail address also voids the reset links.
+        ("delete", "/api/v1/users/me", {"current_password": "correct horse"}, 2),
+        ("patch", "/api/v1/users/me", {"email": "a@example.org", "current_password": "correct horse"}, 3),
+        ("put", "/api/v1/users/me/password", {"current_password": "correct horse", "new_password": "long enough"}, 3),
         ("get", "/healthz", None, 0),
         ("get", "/readyz", None, 1),
     ],
@@ -52,6 +55,15 @@ def test_a_page_by_cursor_is_one_statement(app, client, alice, with_tasks, sort)
     with counted(app) as statements:
         assert len(client.get(following, headers=alice).get_json()) == 20
     assert len(statements) == 1, statements
+
+
+def test_a_reset_request_is_two_statements_with_or_without_an_account(app, client, auth):
+    """The same two statements either way (app/users/store.py), so neither answer is quicker."""
+    assert auth.signup().status_code == 201
+    for email in ("alice@example.com", "nobody@example.com"):
+        with counted(app) as statements:
+            assert client.post("/api/v1/auth/password-reset", json={"email": email}).status_code == 202
+        assert [statement.split()[0] for statement in statements] == ["DELETE", "INSERT"], email
 
 
 def test_login_and_signup_are_one_statement_each(app, client):

@@ -41,7 +41,7 @@ def test_a_store_function_refuses_to_run_without_a_signed_in_user(app, alice, al
             with pytest.raises(AttributeError):
                 store.remove(not_a_user, alices_task["id"])
             with pytest.raises(AttributeError):
-                accounts.delete_account(not_a_user)
+                accounts.delete_account(not_a_user, "correct horse")
     assert statements == []
 
 

@@ -35,7 +35,8 @@ def test_the_account_is_sent_exactly_as_marshmallow_dumps_the_user(app, client, 
     RowSchema): its fields, in its order, as marshmallow's field-by-field dump writes them."""
     headers = auth.headers("Zoë", "zoe@example.com")
     body = client.get(ME, headers=headers).get_json()
-    changed = client.patch(ME, json={"email": "zoe@example.org"}, headers=headers).get_json()
+    changed = client.patch(ME, json={"email": "zoe@example.org", "current_password": "correct horse"},
+                           headers=headers).get_json()
     with app.app_context():
         stored = Schema.dump(UserSchema(), db.session.get(User, body["id"]))  # marshmallow's, not RowSchema's
     assert list(changed.items()) == list(stored.items())
@@ -135,6 +136,7 @@ VALID_BODIES = {
     ("patch", "/api/v1/tasks/{task_id}"): {"title": "t"},
     ("patch", ME): {"username": "alicia"},
     ("put", ME + "/password"): {"current_password": "correct horse", "new_password": "another password"},
+    ("delete", ME): {"current_password": "correct horse"},
 }
 
 

@@ -1,10 +1,36 @@
 """The signed-in user's own account: each endpoint's line of the contract, and one store call."""
 
-from ..blueprint import ApiBlueprint
-from ..schemas import AccountUpdateSchema, PasswordChangeSchema, UserSchema
+from ..blueprint import ApiBlueprint, body_fields
+from ..schemas import AccountUpdateSchema, CurrentPasswordSchema, PasswordChangeSchema, UserSchema
+from ..tokens import bearer_subject
 from . import store
 
 bp = ApiBlueprint("users", __name__, url_prefix="/users", description="The signed-in user's account.")
+
+
+def account_key():
+    """Rate-limit key: the user the bearer token names, so that one user's limit never slows another."""
+    return f"account:{bearer_subject()}"
+
+
+def not_signed_in():
+    """A token that does not verify counts against no one: it gets its 401, and no password is checked."""
+    return bearer_subject() is None
+
+
+def checks_no_password():
+    """A PATCH that neither moves the e-mail address nor gives ``current_password`` checks no password."""
+    return not_signed_in() or not body_fields().keys() & {"email", "current_password"}
+
+
+def limited_per_user(setting, *, exempt_when=not_signed_in, **options):
+    return bp.rate_limit(setting, key_func=account_key, exempt_when=exempt_when, **options)
+
+
+def password_checks(*, exempt_when=not_signed_in):
+    """The limit on checks of current_password: one budget per user, whichever route they come by (guesses spread
+    over three routes count together), counted before the check (concurrent guesses cannot slip past)."""
+    return limited_per_user("RATELIMIT_ACCOUNT_PASSWORD", exempt_when=exempt_when, scope="account-password")
 
 
 @bp.get("/me")
@@ -15,30 +41,40 @@ def me(user):
 
 
 @bp.patch("/me")
+@limited_per_user("RATELIMIT_ACCOUNT_CHANGES")
+@password_checks(exempt_when=checks_no_password)
 @bp.login_required()
 @bp.arguments(AccountUpdateSchema)
 @bp.response(200, UserSchema)
-@bp.alt_response(400, response="BAD_REQUEST", description="Username or email already exists")
+@bp.alt_response(400, response="BAD_REQUEST", description="Username or email already exists, or current password "
+                                                          "is incorrect")
+@bp.alt_response(429, response="TOO_MANY_REQUESTS")
 def update_me(user, changes):
-    """Change the username, the e-mail address, or both."""
+    """Change the username, the e-mail address, or both; a new e-mail address needs `current_password`."""
     return store.change_account(user, changes)
 
 
 @bp.put("/me/password")
+@password_checks()
 @bp.login_required()
 @bp.doc(operationId="change_password")
 @bp.arguments(PasswordChangeSchema)
 @bp.response(204)
 @bp.alt_response(400, response="BAD_REQUEST", description="Current password is incorrect")
+@bp.alt_response(429, response="TOO_MANY_REQUESTS")
 def change_password(user, passwords):
     """Set a new password; every token issued before, on every device, stops working."""
     store.change_password(user, passwords["current_password"], passwords["new_password"])
 
 
 @bp.delete("/me")
+@password_checks()
 @bp.login_required()
 @bp.doc(operationId="delete_account")
+@bp.arguments(CurrentPasswordSchema)
 @bp.response(204)
-def delete_me(user):
-    """Delete the account and all its tasks; its tokens stop working."""
-    store.delete_account(user)
+@bp.alt_response(400, response="BAD_REQUEST", description="Current password is incorrect")
+@bp.alt_response(429, response="TOO_MANY_REQUESTS")
+def delete_me(user, confirmation):
+    """Delete the account and all its tasks, given `current_password`; its tokens stop working."""
+    store.delete_account(user, confirmation["current_password"])

@@ -1,14 +1,18 @@
 """Accounts: every statement on ``users`` that signs people up, logs them in or changes an account."""
 
+import hashlib
+import secrets
 from contextlib import contextmanager
+from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from flask import current_app
+from sqlalchemy import String, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..connections import run
 from ..errors import APIError
 from ..extensions import db
-from ..models import new_account_values, username_key, users
+from ..models import UTCDateTime, new_account_values, password_resets, username_key, users, utcnow
 from ..passwords import hash_password, password_matches
 from ..signed_in import owned
 
@@ -20,12 +24,31 @@ CHANGE_ACCOUNT = update(users).where(owned(users)).values(
     username_key=func.coalesce(bindparam("new_username_key"), users.c.username_key),
     email=func.coalesce(bindparam("new_email"), users.c.email),
 ).returning(*users.c)
-# Only if the password is still the one just verified: of two concurrent
-# changes one wins. The version moves in SQL, so no change is lost.
-CHANGE_PASSWORD = update(users).where(owned(users), users.c.hashed_password == bindparam("verified_hash")).values(
+# A new password; the version moves on (in SQL, so no change is lost), so every token issued before stops working.
+SET_PASSWORD = update(users).where(owned(users)).values(
     hashed_password=bindparam("new_hash"), token_version=users.c.token_version + 1).returning(users.c.id)
-# Tasks and tombstones go with the account (ON DELETE CASCADE).
+# Only if the password is still the one just verified: of two concurrent changes one wins.
+CHANGE_PASSWORD = SET_PASSWORD.where(users.c.hashed_password == bindparam("verified_hash"))
+# Tasks, tombstones and reset links go with the account (ON DELETE CASCADE).
 DELETE_ACCOUNT = delete(users).where(owned(users)).returning(users.c.id)
+
+# Reset links. Asking for one runs the same two statements whether or not the address has an account
+# (they then change nothing), so the answer takes as long either way: the account's older links go (and
+# anyone's expired ones), and the new one is inserted from the account's row, if there is one.
+FORGET_OLD_RESETS = delete(password_resets).where(or_(
+    password_resets.c.owner_id == select(users.c.id).where(users.c.email == bindparam("email")).scalar_subquery(),
+    password_resets.c.expires_at <= bindparam("now")))
+ISSUE_RESET = insert(password_resets).from_select(
+    ["token_hash", "owner_id", "expires_at"],
+    select(bindparam("token_hash", type_=String), users.c.id, bindparam("expires_at", type_=UTCDateTime))
+    .where(users.c.email == bindparam("email")),
+).returning(password_resets.c.owner_id)
+# Used once: of two concurrent uses of a link, one deletes it.
+USE_RESET = delete(password_resets).where(
+    password_resets.c.token_hash == bindparam("token_hash"), password_resets.c.expires_at > bindparam("now")
+).returning(password_resets.c.owner_id)
+# Every link of the account, once its password or e-mail address changes.
+FORGET_RESETS = delete(password_resets).where(owned(password_resets))
 
 
 def create_account(username, email, password):
@@ -44,25 +67,61 @@ def authenticate(email, password):
 
 
 def change_account(user, changes):
-    """Change the signed-in user's username, e-mail address, or both; the account's row after."""
-    username = changes.get("username")
+    """Change the signed-in user's username, e-mail address, or both; the account's row after.
+
+    ``current_password``, when given (AccountUpdateSchema requires it with an e-mail address), must be the
+    account's: the e-mail address is the login name, and a reset link goes to it.
+    """
+    username, email = changes.get("username"), changes.get("email")
+    if "current_password" in changes:
+        _verified_hash(user, changes["current_password"])
+    if email is not None:
+        user.rows(FORGET_RESETS)  # a link sent to the old address must not outlive it
     with _unique_names():
-        return user.row(CHANGE_ACCOUNT, new_username=username, new_email=changes.get("email"),
+        return user.row(CHANGE_ACCOUNT, new_username=username, new_email=email,
                         new_username_key=username_key(username) if username is not None else None)
 
 
 def change_password(user, current_password, new_password):
     """Set a new password; its version moves on, so every token issued before stops working."""
-    verified_hash = user.account().hashed_password
-    if not (password_matches(verified_hash, current_password)
-            and user.rows(CHANGE_PASSWORD, verified_hash=verified_hash, new_hash=hash_password(new_password))):
-        raise APIError(400, "Current password is incorrect")
+    verified_hash = _verified_hash(user, current_password)
+    user.rows(FORGET_RESETS)  # and every reset link not used yet
+    if not user.rows(CHANGE_PASSWORD, verified_hash=verified_hash, new_hash=hash_password(new_password)):
+        raise _wrong_password()
 
 
-def delete_account(user):
-    """Delete the signed-in user's account with all its tasks."""
+def delete_account(user, current_password):
+    """Delete the signed-in user's account with all its tasks, once ``current_password`` is found to be its password."""
+    _verified_hash(user, current_password)
     # The user's row first, as every task write locks it first (no deadlock).
     user.rows(DELETE_ACCOUNT)
+
+
+def issue_reset(email):
+    """A new reset token for the account with this e-mail address (None if there is none).
+
+    Random (32 bytes), stored only as its SHA-256, valid PASSWORD_RESET_TTL_SECONDS; the account's
+    older tokens stop working.
+    """
+    token, now = secrets.token_urlsafe(32), utcnow()
+    expires_at = now + timedelta(seconds=current_app.config["PASSWORD_RESET_TTL_SECONDS"])
+    run(FORGET_OLD_RESETS, {"email": email, "now": now})
+    issued = run(ISSUE_RESET, {"email": email, "token_hash": _reset_hash(token), "expires_at": expires_at})
+    return token if issued else None
+
+
+def reset_password(token, new_password):
+    """Set the password of the account a reset token is for, as a password change does: every token issued
+    before stops working, and so does every reset token of the account, this one included. 400 for a token
+    that is wrong, used or expired."""
+    new_hash = hash_password(new_password)  # before the link's row is held: bcrypt takes a while
+    used = run(USE_RESET, {"token_hash": _reset_hash(token), "now": utcnow()})
+    if not used:
+        raise APIError(400, "Reset link is invalid or has expired")
+    owner = {"user_id": used[0].owner_id}
+    if not run(SET_PASSWORD, {**owner, "new_hash": new_hash}):  # the account was deleted meanwhile
+        raise APIError(400, "Reset link is invalid or has expired")
+    run(FORGET_RESETS, owner)
 
 
 def all_accounts():
@@ -73,6 +132,23 @@ def all_accounts():
 def seed_accounts(accounts):
     """For the operator's ``flask seed`` only: the new accounts' ids, in the order given."""
     return [row.id for row in run(insert(users).returning(users.c.id, sort_by_parameter_order=True), accounts)]
+
+
+def _verified_hash(user, current_password):
+    """The account's password hash, once ``current_password`` is found to be its password; 400 otherwise."""
+    verified_hash = user.account().hashed_password
+    if not password_matches(verified_hash, current_password):
+        raise _wrong_password()
+    return verified_hash
+
+
+def _wrong_password():
+    return APIError(400, "Current password is incorrect")
+
+
+def _reset_hash(token):
+    # Plain SHA-256 is enough: the token is 256 random bits, not a password to guess.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @contextmanager
