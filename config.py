@@ -115,6 +115,16 @@ def _rate_limit(env, name, default):
     return value
 
 
+def _token_lifetimes(env):
+    """How long an access and a refresh token live: an access token no longer than a refresh token."""
+    access = _int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, minimum=1, maximum=TEN_YEARS)
+    refresh = _int(env, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, minimum=1, maximum=TEN_YEARS)
+    if access > refresh:
+        raise ConfigError(f"JWT_ACCESS_TOKEN_EXPIRES ({access} s) must not be longer than "
+                          f"JWT_REFRESH_TOKEN_EXPIRES ({refresh} s)")
+    return {"JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=access), "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=refresh)}
+
+
 def _log_level(env):
     level = (env.get("LOG_LEVEL") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -177,14 +187,10 @@ def load_config(instance_path, env=None):
         "JWT_DECODE_ALGORITHMS": ["HS256"],
         "JWT_TOKEN_LOCATION": ["headers"],
         "JWT_COOKIE_CSRF_PROTECT": False,  # bearer headers only: no CSRF claim needed
-        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(
-            seconds=_int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, minimum=1, maximum=TEN_YEARS)
-        ),
-        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(
-            seconds=_int(env, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, minimum=1, maximum=TEN_YEARS)
-        ),
-        # Shared state for every worker and replica: token revocations, and
-        # rate-limit counters unless RATELIMIT_STORAGE_URI names another store.
+        **_token_lifetimes(env),
+        # Rate-limit counters shared by every worker and replica, unless
+        # RATELIMIT_STORAGE_URI names another store. (Revocations live in the
+        # database, always: app/revocation.py.)
         "REDIS_URL": redis_url,
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": _url_with_scheme(env, "RATELIMIT_STORAGE_URI", RATELIMIT_SCHEMES,

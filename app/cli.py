@@ -14,7 +14,7 @@ from .errors import APIError
 from .extensions import db
 from .models import new_account_values, utcnow
 from .passwords import hash_password
-from .revocation import revocations
+from . import revocation
 from .schemas import SignupSchema
 from .tasks import store as task_store
 from .tasks import sync
@@ -60,10 +60,10 @@ def list_users():
 
 @tokens.command("purge")
 def purge_tokens():
-    """Forget revocations of sessions whose tokens have expired anyway."""
-    purged = revocations().purge()
+    """Forget revocations, and sessions' refresh tokens, once the sessions' tokens have expired anyway."""
+    revocations, families = revocation.purge()
     db.session.commit()
-    click.echo(f"purged {purged} expired revocations")
+    click.echo(f"purged {revocations} expired revocations and {families} expired token families")
 
 
 @idempotency_keys.command("purge")

@@ -146,10 +146,8 @@ tasks = Task.__table__
 
 
 class RevokedSession(db.Model):
-    """A logged-out session: its tokens are refused until they would expire anyway.
-
-    Used when no Redis is configured (see app/revocation.py).
-    """
+    """A logged-out session (or one whose refresh token was used twice): its tokens are refused
+    until the session's refresh token expires (app/revocation.py)."""
 
     __tablename__ = "revoked_sessions"
 
@@ -158,6 +156,24 @@ class RevokedSession(db.Model):
 
 
 revoked_sessions = RevokedSession.__table__
+
+
+class TokenFamily(db.Model):
+    """A session that has refreshed, and the one refresh token of it that may be used next (RFC 9700, 4.14).
+
+    A session that never refreshed has no row: its login's refresh token is
+    its only one (app/users/store.py rotates it).
+    """
+
+    __tablename__ = "token_families"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the session's id, the tokens' sid
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    jti: Mapped[str] = mapped_column(String(36))  # the current refresh token's id
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # when the session's tokens expire
+
+
+token_families = TokenFamily.__table__
 
 
 class IdempotencyRecord(db.Model):

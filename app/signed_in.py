@@ -9,8 +9,8 @@ runs every statement on a user's data through it:
   (ValueError) before it runs;
 - ``rows`` adds the token's check to the statement itself: the user exists at
   the token's version, and the token's session is not logged out. The data
-  and the check cost one round trip (where logouts live in Redis, Redis is
-  asked once, as the SignedInUser is made);
+  and the check cost one round trip (logouts live in the database:
+  app/revocation.py);
 - ``write`` first takes the user's next change number, in an UPDATE that
   makes the same check and holds the user's row until commit (app/tasks/
   sync.py says why), then runs the write in that transaction, with the
@@ -31,7 +31,7 @@ from sqlalchemy.sql.elements import BooleanClauseList
 
 from .connections import run
 from .errors import APIError
-from .models import MAX_ID, users
+from .models import users
 from .revocation import revocations
 from .tokens import bearer_claims
 
@@ -63,20 +63,16 @@ def not_authenticated():
 class SignedInUser:
     """The user a verified token names, and the token's values to check every statement by."""
 
-    __slots__ = ("id", "session_id", "_params", "_revocations", "_found", "_account", "_change")
+    __slots__ = ("id", "version", "session_id", "session_ends", "token_id", "_params", "_revocations", "_found",
+                 "_account", "_change")
 
     def __init__(self, claims, revocations):
-        subject, session_id, version = claims.get("sub"), claims.get("sid"), claims.get("ver")
-        # Types first: the claims are ours (the signature says so), but a
-        # value of another type must be a 401, never a database error.
-        if not (isinstance(subject, str) and subject.isascii() and subject.isdigit() and 1 <= int(subject) <= MAX_ID
-                and isinstance(session_id, str) and type(version) is int and 0 <= version <= MAX_ID):
-            raise not_authenticated()
-        if revocations.revoked(session_id):  # where revocations are not in the database
-            raise not_authenticated()
-        self.id = int(subject)
-        self.session_id = session_id
-        self._params = {"user_id": self.id, "version": version, "session_id": session_id}
+        # The claims are as we issue them, types included (app/tokens.py).
+        self.id, self.version, self.session_id = int(claims["sub"]), claims["ver"], claims["sid"]
+        # When the session's refresh token expires (a Unix time), and the refresh token's own id.
+        self.session_ends = claims["exp"] if claims["type"] == "refresh" else claims["sxp"]
+        self.token_id = claims["jti"]
+        self._params = {"user_id": self.id, "version": self.version, "session_id": self.session_id}
         self._revocations = revocations
         self._found = False  # a statement of this request found the user signed in
         self._account = None  # the user's row, once read

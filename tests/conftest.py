@@ -28,8 +28,9 @@ from config import database_url as config_database_url
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/taskapi_test"
 ROOT = Path(__file__).resolve().parent.parent
-# Redis for the tests that need one (revocations, shared rate limits): its database 15.
-REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+# Redis for the tests that need one (shared rate limits, and that it holds no logout): its
+# database 15, or TEST_REDIS_URL's (so that two checkouts can run their suites side by side).
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
 
 
 def ensure_postgres_database(url):
@@ -118,7 +119,8 @@ def empty_database(database_url, tmp_path):
     assert ensure_postgres_database(url)
     engine = create_engine(config_database_url(url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
-        for table in ("task_tombstones", "tasks", "users", "revoked_sessions", "idempotency_keys", "alembic_version"):
+        for table in ("task_tombstones", "tasks", "token_families", "users", "revoked_sessions", "idempotency_keys",
+                      "alembic_version"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     engine.dispose()
     return url.render_as_string(hide_password=False)

@@ -40,8 +40,8 @@ def tables(database_url):
 
 def test_upgrade_downgrade_upgrade(empty_database):
     flask_db(empty_database, "upgrade")
-    assert tables(empty_database) == {"users", "tasks", "task_tombstones", "revoked_sessions", "idempotency_keys",
-                                      "alembic_version"}
+    assert tables(empty_database) == {"users", "tasks", "task_tombstones", "revoked_sessions", "token_families",
+                                      "idempotency_keys", "alembic_version"}
     flask_db(empty_database, "downgrade", "base")
     assert tables(empty_database) == {"alembic_version"}
     flask_db(empty_database, "upgrade")

@@ -1,6 +1,7 @@
 """Accounts: every statement on ``users`` that signs people up, logs them in or changes an account."""
 
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -8,9 +9,11 @@ from sqlalchemy.exc import IntegrityError
 from ..connections import run
 from ..errors import APIError
 from ..extensions import db
-from ..models import new_account_values, username_key, users
+from ..models import new_account_values, token_families, username_key, users
 from ..passwords import hash_password, password_matches
+from ..revocation import revoke_reused_session
 from ..signed_in import owned
+from ..tokens import new_token_id, session_tokens
 
 BY_EMAIL = select(users).where(users.c.email == bindparam("email"))
 CREATE = insert(users).returning(users.c.id)
@@ -26,6 +29,12 @@ CHANGE_PASSWORD = update(users).where(owned(users), users.c.hashed_password == b
     hashed_password=bindparam("new_hash"), token_version=users.c.token_version + 1).returning(users.c.id)
 # Tasks and tombstones go with the account (ON DELETE CASCADE).
 DELETE_ACCOUNT = delete(users).where(owned(users)).returning(users.c.id)
+# The refresh token presented is the session's current one: the new one takes its place (one of two racing wins).
+ROTATE = (update(token_families)
+          .where(owned(token_families), token_families.c.id == bindparam("session_id"),
+                 token_families.c.jti == bindparam("presented_jti"))
+          .values(jti=bindparam("new_jti")).returning(token_families.c.id))
+FIRST_ROTATION = insert(token_families)
 
 
 def create_account(username, email, password):
@@ -63,6 +72,26 @@ def delete_account(user):
     """Delete the signed-in user's account with all its tasks."""
     # The user's row first, as every task write locks it first (no deadlock).
     user.rows(DELETE_ACCOUNT)
+
+
+def refresh_session(user):
+    """New tokens for the session of ``user``'s refresh token, which is used up (RFC 9700, 4.14).
+
+    One UPDATE, with the user's check in it. A session that never refreshed
+    has no row yet (its login's token is its only one): its first refresh
+    inserts it, and two racing meet on its primary key. A refresh token that
+    is not the session's current one was used before: the session is revoked
+    (app/revocation.py), every token of it, and the answer is 401.
+    """
+    token_id = new_token_id()
+    if not user.rows(ROTATE, presented_jti=user.token_id, new_jti=token_id):
+        # (rows answered 401 already if the user is not signed in)
+        try:
+            run(FIRST_ROTATION, {"id": user.session_id, "owner_id": user.id, "jti": token_id,
+                                 "expires_at": datetime.fromtimestamp(user.session_ends, timezone.utc)})
+        except IntegrityError:  # the session has refreshed before: this token is used up
+            raise revoke_reused_session(user) from None
+    return session_tokens(user.id, user.session_id, user.version, user.session_ends, token_id)
 
 
 def all_accounts():
