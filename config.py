@@ -4,6 +4,7 @@ One class per ``APP_ENV``. ``load_config`` returns a plain dict for
 ``app.config.from_mapping``; nothing else in the app reads ``os.environ``.
 """
 
+import math
 import os
 import secrets
 from datetime import timedelta
@@ -15,6 +16,15 @@ from sqlalchemy.exc import ArgumentError
 
 ENVIRONMENTS = ("development", "testing", "production")
 MIN_SECRET_BYTES = 32  # HS256 wants a key at least as long as its 256-bit output
+# Production's JWT_SECRET_KEY: at least this many bits by a crude estimate (its length
+# times log2 of its distinct characters), and none of the placeholders this repository
+# ships or shipped (tests/test_config.py reads each from its file).
+MIN_SECRET_BITS = 128
+PLACEHOLDER_SECRETS = frozenset({
+    "compose-development-secret-not-for-production-0123456789",  # docker-compose.yml's, before issue 18
+    "CHANGE-ME-to-48-random-characters-CHANGE-ME-CHANGE-ME",  # deploy/k8s/secret.example.yaml
+})
+GENERATE_A_SECRET = "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 TEN_YEARS = 10 * 365 * 24 * 3600  # longer token lifetimes overflow dates, and make no sense
 
 
@@ -132,15 +142,28 @@ def _log_level(env):
     return level
 
 
-def _secret(env, name, fallback):
+def _secret(env, name, fallback, production):
     value = env.get(name) or fallback
     if value is None:
-        raise ConfigError(f"{name} must be set in production")
+        raise ConfigError(f"{name} must be set in production; {GENERATE_A_SECRET}")
     if len(value.encode()) < MIN_SECRET_BYTES:
-        raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long")
-    if "change-me" in value.lower():  # the placeholder of deploy/k8s/secret.example.yaml
-        raise ConfigError(f"{name} is still the example's placeholder")
+        raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long; {GENERATE_A_SECRET}")
+    if production and (value in PLACEHOLDER_SECRETS or "change-me" in value.lower()):
+        raise ConfigError(f"{name} is a placeholder this repository ships; {GENERATE_A_SECRET}")
+    if production and secret_bits(value) < MIN_SECRET_BITS:
+        raise ConfigError(f"{name} is too easy to guess (about {secret_bits(value):.0f} bits, at least "
+                          f"{MIN_SECRET_BITS} wanted); {GENERATE_A_SECRET}")
     return value
+
+
+def secret_bits(value):
+    """A crude upper estimate of a secret's entropy: its length times log2 of its distinct characters.
+
+    "a" * 32 has none, a word repeated little; 48 random bytes in base64 (64
+    characters of about 50 kinds) about 360 bits. It cannot see a phrase
+    someone could guess: only generated keys are good ones.
+    """
+    return len(value) * math.log2(len(set(value))) if value else 0.0
 
 
 def _development_secret(instance_path):
@@ -182,7 +205,7 @@ def load_config(instance_path, env=None):
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url(raw_url), env),
         # Migrations may need another endpoint: Neon's direct one, not the pooler.
         "MIGRATIONS_DATABASE_URL": database_url(env["MIGRATIONS_DATABASE_URL"]) if env.get("MIGRATIONS_DATABASE_URL") else None,
-        "JWT_SECRET_KEY": _secret(env, "JWT_SECRET_KEY", fallback_secret),
+        "JWT_SECRET_KEY": _secret(env, "JWT_SECRET_KEY", fallback_secret, production=app_env == "production"),
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],
         "JWT_TOKEN_LOCATION": ["headers"],

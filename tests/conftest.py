@@ -27,6 +27,8 @@ from app.extensions import db
 from config import database_url as config_database_url
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/taskapi_test"
+# A JWT_SECRET_KEY production accepts (made by secrets.token_urlsafe(48)), for the tests that start it.
+PRODUCTION_KEY = "PQKSnxXetac9wq8AXXraTNq_TGqBaxp5AAzGR0EqlNWL6XVpYgFW_-4n23jE7hSP"
 ROOT = Path(__file__).resolve().parent.parent
 # Redis for the tests that need one (shared rate limits, and that it holds no logout): its
 # database 15, or TEST_REDIS_URL's (so that two checkouts can run their suites side by side).
@@ -215,7 +217,7 @@ def serve(app, app_env):
 
     def start(workers=2, **env):
         port = free_port()
-        env = {**os.environ, **app_env, "APP_ENV": "production", "JWT_SECRET_KEY": "p" * 32, **env}
+        env = {**os.environ, **app_env, "APP_ENV": "production", "JWT_SECRET_KEY": PRODUCTION_KEY, **env}
         for name in SHELL_SETTINGS:
             if name not in env or env[name] is None:
                 env.pop(name, None)

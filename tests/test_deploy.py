@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import PRODUCTION_KEY, ROOT, free_port
 
 BIN = Path(sys.executable).parent
 
@@ -87,7 +87,7 @@ def test_the_image_start_command_serves(fresh_venv, empty_database, tmp_path):
     port = free_port()
     env = {"PATH": f"{fresh_venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "APP_ENV": "production",
            "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2", "RUN_MIGRATIONS": "1",
-           "DATABASE_URL": empty_database, "JWT_SECRET_KEY": "image-test-secret-" + "x" * 32,
+           "DATABASE_URL": empty_database, "JWT_SECRET_KEY": PRODUCTION_KEY,
            "BCRYPT_LOG_ROUNDS": "4", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     log = (tmp_path / "out.log").open("w")
     process = subprocess.Popen([str(entrypoint)], cwd=srv, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, inspect
 
 from app.extensions import db
 from config import database_url as sqlalchemy_url
+from tests.conftest import PRODUCTION_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +25,7 @@ def test_models_and_migrations_agree(app):
 
 def flask_db(database_url, *args, **extra_env):
     """Run ``flask --app wsgi db ...`` as an operator would, in production mode."""
-    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": database_url, "JWT_SECRET_KEY": "k" * 32, **extra_env}
+    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": database_url, "JWT_SECRET_KEY": PRODUCTION_KEY, **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "db", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,

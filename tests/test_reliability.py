@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Task
-from tests.conftest import ROOT, free_port
+from tests.conftest import PRODUCTION_KEY, ROOT, free_port
 from tests.http import call
 
 
@@ -276,7 +276,7 @@ def worker_pids(master, expected=2):
 def test_database_outage_fails_fast_and_recovers_without_restart(serve, own_postgres):
     url, start, stop = own_postgres
     env = {k: v for k, v in os.environ.items()}
-    env.update(APP_ENV="production", DATABASE_URL=url, JWT_SECRET_KEY="o" * 32)
+    env.update(APP_ENV="production", DATABASE_URL=url, JWT_SECRET_KEY=PRODUCTION_KEY)
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
                    check=True, capture_output=True, timeout=60)
     base = serve(workers=2, DATABASE_URL=url, DB_CONNECT_TIMEOUT="2")
