@@ -121,7 +121,9 @@ class Server:
             options, where = ["--config", "gunicorn.conf.py"], ROOT
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", *options, target],
-            cwd=where, env={**env, "PORT": str(self.port)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # (METRICS_PORT: gunicorn.conf.py's metrics server, on a free port, not 9100.)
+            cwd=where, env={**env, "PORT": str(self.port), "METRICS_PORT": str(free_port())},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while True:

@@ -217,7 +217,9 @@ def serve(app, app_env):
 
     def start(workers=2, **env):
         port = free_port()
-        env = {**os.environ, **app_env, "APP_ENV": "production", "JWT_SECRET_KEY": PRODUCTION_KEY, **env}
+        # METRICS_PORT: a free one, so that servers of a test, or of two runs, never meet on 9100.
+        env = {**os.environ, **app_env, "APP_ENV": "production", "JWT_SECRET_KEY": PRODUCTION_KEY,
+               "METRICS_PORT": str(free_port()), **env}
         for name in SHELL_SETTINGS:
             if name not in env or env[name] is None:
                 env.pop(name, None)
