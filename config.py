@@ -226,6 +226,10 @@ def load_config(instance_path, env=None):
         "RATELIMIT_LOGIN": _rate_limit(env, "RATELIMIT_LOGIN", "20/minute"),
         "RATELIMIT_LOGIN_PER_EMAIL": _rate_limit(env, "RATELIMIT_LOGIN_PER_EMAIL", "5/minute"),
         "RATELIMIT_REFRESH": _rate_limit(env, "RATELIMIT_REFRESH", "30/minute"),
+        # Task creates, updates and deletes, one budget per user (whichever session).
+        "RATELIMIT_TASK_WRITES": _rate_limit(env, "RATELIMIT_TASK_WRITES", "600/minute"),
+        # A create past it is a 409 (users.task_count, kept by app/signed_in.py).
+        "MAX_TASKS_PER_USER": _int(env, "MAX_TASKS_PER_USER", 100_000, minimum=1, maximum=2**31 - 1),
         # How many proxies in front of the app set X-Forwarded-For/-Proto; 0
         # trusts none, so a client cannot pick its own address for the limits.
         # Idempotency-Key records: kept a day; a reservation whose request died

@@ -101,7 +101,8 @@ def seed(user_count, task_count, prefix, password):
     tasks_of = [len(range(i, task_count, user_count)) for i in range(user_count)]
     try:
         user_ids = accounts.seed_accounts([
-            {**new_account_values(name, f"{name.lower()}@example.com", hashed), "change_seq": tasks_of[i]}
+            {**new_account_values(name, f"{name.lower()}@example.com", hashed), "change_seq": tasks_of[i],
+             "task_count": tasks_of[i]}
             for i, name in enumerate(names)
         ])
     except IntegrityError:

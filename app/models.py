@@ -72,6 +72,9 @@ class User(db.Model):
     # and the newest change whose tombstone was purged (older cursors: 410).
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     purged_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # How many tasks the user has: moved with the change number by every write that adds or
+    # removes one (SignedInUser.write), so MAX_TASKS_PER_USER is checked without counting.
+    task_count: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @validates("username")
@@ -84,7 +87,7 @@ def new_account_values(username, email, hashed_password):
     """A new account's column values (for the INSERTs of app/users/store.py)."""
     return {"username": username, "username_key": username_key(username), "email": email,
             "hashed_password": hashed_password, "token_version": 1, "change_seq": 0, "purged_seq": 0,
-            "created_at": utcnow()}
+            "task_count": 0, "created_at": utcnow()}
 
 
 # A partial index's condition: the tasks not completed.

@@ -70,3 +70,25 @@ def test_the_index_migration_runs_again_after_failing_halfway(empty_database):
     engine.dispose()
     assert {"ix_tasks_owner_id_id", "ix_tasks_open_owner_id_due_date_id"} <= indexes
     assert "ix_tasks_owner_id" not in indexes
+
+
+def test_the_task_count_is_backfilled(empty_database):
+    """Users who had tasks before users.task_count existed are counted as the revision adds it."""
+    flask_db(empty_database, "upgrade", "0007")
+    engine = create_engine(sqlalchemy_url(empty_database))
+    with engine.begin() as conn:
+        for name in ("many", "none"):
+            conn.exec_driver_sql(
+                "INSERT INTO users (username, username_key, email, hashed_password, created_at) "
+                f"VALUES ('{name}', '{name}', '{name}@example.com', 'x', CURRENT_TIMESTAMP)")
+        conn.exec_driver_sql(
+            "INSERT INTO tasks (title, created_at, updated_at, owner_id) SELECT 't', CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP, id FROM users WHERE username = 'many'")
+        conn.exec_driver_sql(
+            "INSERT INTO tasks (title, created_at, updated_at, owner_id) SELECT 'u', CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP, id FROM users WHERE username = 'many'")
+    flask_db(empty_database, "upgrade")
+    with engine.connect() as conn:
+        counts = dict(conn.exec_driver_sql("SELECT username, task_count FROM users").all())
+    engine.dispose()
+    assert counts == {"many": 2, "none": 0}

@@ -3,11 +3,11 @@
 import jwt as pyjwt
 import pytest
 from flask_jwt_extended.exceptions import NoAuthorizationError
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, insert, or_, select
 
 from app.errors import APIError
 from app.models import tasks, users
-from app.signed_in import SignedInUser, owned
+from app.signed_in import OWNER, SignedInUser, owned
 from app.tasks import store
 from app.users import store as accounts
 from tests.conftest import counted
@@ -144,3 +144,17 @@ def test_an_update_never_sets_a_column_that_only_a_parameter_names(app, alice, a
             user.write(store._update(frozenset({"title"}), None), task_id=alices_task["id"], now=None,
                        new_title="renamed", owner_id=12345)
     assert not any(statement.startswith("UPDATE tasks") for statement in statements)
+
+
+def test_a_task_is_added_or_removed_only_through_write_which_counts_it(app, alice, alices_task, statements):
+    """users.task_count moves in SignedInUser.write alone: a DELETE of tasks through rows, or an
+    INSERT or DELETE that does not return its rows (so that they could not be counted), never runs."""
+    with app.test_request_context(f"{TASKS}/{alices_task['id']}", method="DELETE", headers=alice):
+        user = signed_in()
+        with pytest.raises(ValueError, match="through SignedInUser.write"):
+            user.rows(tasks.delete().where(owned(tasks), tasks.c.id == alices_task["id"]).returning(tasks.c.id))
+        with pytest.raises(ValueError, match="must return them"):
+            user.write(tasks.delete().where(owned(tasks), tasks.c.id == alices_task["id"]))
+        with pytest.raises(ValueError, match="must return them"):
+            user.write(insert(tasks).values(owner_id=OWNER))
+    assert statements == []
