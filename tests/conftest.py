@@ -260,6 +260,23 @@ def serve(app, app_env):
                 warnings.warn(f"gunicorn did not exit within 45 s of SIGTERM; its log ended:\n{tail}")
 
 
+def together(count, work):
+    """Run ``work(n)`` in ``count`` threads released at once; returns their results."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(n):
+        barrier.wait()
+        results[n] = work(n)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def redis_available():
     try:
         return redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1).ping()

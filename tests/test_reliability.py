@@ -22,25 +22,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Task
-from tests.conftest import PRODUCTION_KEY, ROOT, free_port
+from tests.conftest import PRODUCTION_KEY, ROOT, free_port, together
 from tests.http import call
-
-
-def together(count, work):
-    """Run ``work(n)`` in ``count`` threads released at once; returns their results."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(n):
-        barrier.wait()
-        results[n] = work(n)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def account(base, name="racer"):

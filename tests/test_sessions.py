@@ -5,14 +5,13 @@ session's own refresh token expires; refresh tokens rotate, and one used twice
 ends the whole login (RFC 9700, 4.14).
 """
 
-import threading
 import time
 
 import jwt as pyjwt
 import pytest
 import redis
 
-from tests.conftest import REDIS_TEST_URL, redis_available
+from tests.conftest import REDIS_TEST_URL, redis_available, together
 from tests.http import call
 
 ME = "/api/v1/users/me"
@@ -82,21 +81,8 @@ def test_a_used_refresh_token_ends_the_whole_login(client, auth, reused):
 
 
 def race(base, token, racers=6):
-    """``racers`` requests refreshing with ``token`` at once; their statuses and bodies."""
-    barrier = threading.Barrier(racers)
-    answers = []
-
-    def refresh():
-        barrier.wait()
-        status, body, _ = call(base, "POST", "/auth/refresh", token=token)
-        answers.append((status, body))
-
-    threads = [threading.Thread(target=refresh) for _ in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers
+    """``racers`` requests refreshing with ``token`` at once: their (status, body)."""
+    return together(racers, lambda _n: call(base, "POST", "/auth/refresh", token=token)[:2])
 
 
 @pytest.mark.parametrize("refreshed_before", [False, True], ids=["first refresh", "later refresh"])

@@ -1,14 +1,12 @@
 """Issue 18: a write budget per user (RATELIMIT_TASK_WRITES) and a cap on tasks (MAX_TASKS_PER_USER)."""
 
-import threading
-
 import pytest
 import redis
 from sqlalchemy import func, select
 
 from app.extensions import db, limiter
 from app.models import Task, User
-from tests.conftest import REDIS_TEST_URL, AuthActions, redis_available
+from tests.conftest import REDIS_TEST_URL, AuthActions, redis_available, together
 from tests.http import call
 
 TASKS = "/api/v1/tasks"
@@ -137,18 +135,7 @@ def test_racing_creates_at_the_cap_give_one_201(capped):
     for n in range(2):
         assert client.post(TASKS, json={"title": f"t{n}"}, headers=alice).status_code == 201
     racers = 6
-    barrier = threading.Barrier(racers)
-    statuses = []
-
-    def create():
-        racing = app.test_client()
-        barrier.wait()
-        statuses.append(racing.post(TASKS, json={"title": "last place"}, headers=alice).status_code)
-
-    threads = [threading.Thread(target=create) for _ in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = together(racers, lambda _n: app.test_client().post(TASKS, json={"title": "last place"},
+                                                                   headers=alice).status_code)
     assert sorted(statuses) == [201] + [409] * (racers - 1)
     assert task_counts(app)[0]["alice"] == 3
