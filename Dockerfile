@@ -24,7 +24,8 @@ COPY app ./app
 COPY migrations ./migrations
 COPY deploy/entrypoint.sh /usr/local/bin/entrypoint
 USER 10001
-EXPOSE 8000
+# The API, and the metrics (METRICS_PORT) for a scraper inside the network only.
+EXPOSE 8000 9100
 HEALTHCHECK --interval=30s --timeout=3s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"]
 ENTRYPOINT ["/usr/local/bin/entrypoint"]

@@ -4,6 +4,7 @@ One class per ``APP_ENV``. ``load_config`` returns a plain dict for
 ``app.config.from_mapping``; nothing else in the app reads ``os.environ``.
 """
 
+import math
 import os
 import secrets
 from datetime import timedelta
@@ -16,6 +17,15 @@ from sqlalchemy.exc import ArgumentError
 
 ENVIRONMENTS = ("development", "testing", "production")
 MIN_SECRET_BYTES = 32  # HS256 wants a key at least as long as its 256-bit output
+# Production's JWT_SECRET_KEY: at least this many bits by a crude estimate (its length
+# times log2 of its distinct characters), and none of the placeholders this repository
+# ships or shipped (tests/test_config.py reads each from its file).
+MIN_SECRET_BITS = 128
+PLACEHOLDER_SECRETS = frozenset({
+    "compose-development-secret-not-for-production-0123456789",  # docker-compose.yml's, before issue 18
+    "CHANGE-ME-to-48-random-characters-CHANGE-ME-CHANGE-ME",  # deploy/k8s/secret.example.yaml
+})
+GENERATE_A_SECRET = "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 TEN_YEARS = 10 * 365 * 24 * 3600  # longer token lifetimes overflow dates, and make no sense
 
 
@@ -159,6 +169,14 @@ def password_reset_settings(env, app_env):
         "PASSWORD_RESET_URL": url,
         "PASSWORD_RESET_TTL_SECONDS": _int(env, "PASSWORD_RESET_TTL_SECONDS", 1800, minimum=1, maximum=7 * 24 * 3600),
     }
+def _token_lifetimes(env):
+    """How long an access and a refresh token live: an access token no longer than a refresh token."""
+    access = _int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, minimum=1, maximum=TEN_YEARS)
+    refresh = _int(env, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, minimum=1, maximum=TEN_YEARS)
+    if access > refresh:
+        raise ConfigError(f"JWT_ACCESS_TOKEN_EXPIRES ({access} s) must not be longer than "
+                          f"JWT_REFRESH_TOKEN_EXPIRES ({refresh} s)")
+    return {"JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=access), "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=refresh)}
 
 
 def _log_level(env):
@@ -168,15 +186,28 @@ def _log_level(env):
     return level
 
 
-def _secret(env, name, fallback):
+def _secret(env, name, fallback, production):
     value = env.get(name) or fallback
     if value is None:
-        raise ConfigError(f"{name} must be set in production")
+        raise ConfigError(f"{name} must be set in production; {GENERATE_A_SECRET}")
     if len(value.encode()) < MIN_SECRET_BYTES:
-        raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long")
-    if "change-me" in value.lower():  # the placeholder of deploy/k8s/secret.example.yaml
-        raise ConfigError(f"{name} is still the example's placeholder")
+        raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long; {GENERATE_A_SECRET}")
+    if production and (value in PLACEHOLDER_SECRETS or "change-me" in value.lower()):
+        raise ConfigError(f"{name} is a placeholder this repository ships; {GENERATE_A_SECRET}")
+    if production and secret_bits(value) < MIN_SECRET_BITS:
+        raise ConfigError(f"{name} is too easy to guess (about {secret_bits(value):.0f} bits, at least "
+                          f"{MIN_SECRET_BITS} wanted); {GENERATE_A_SECRET}")
     return value
+
+
+def secret_bits(value):
+    """A crude upper estimate of a secret's entropy: its length times log2 of its distinct characters.
+
+    "a" * 32 has none, a word repeated little; 48 random bytes in base64 (64
+    characters of about 50 kinds) about 360 bits. It cannot see a phrase
+    someone could guess: only generated keys are good ones.
+    """
+    return len(value) * math.log2(len(set(value))) if value else 0.0
 
 
 def _development_secret(instance_path):
@@ -218,19 +249,15 @@ def load_config(instance_path, env=None):
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url(raw_url), env),
         # Migrations may need another endpoint: Neon's direct one, not the pooler.
         "MIGRATIONS_DATABASE_URL": database_url(env["MIGRATIONS_DATABASE_URL"]) if env.get("MIGRATIONS_DATABASE_URL") else None,
-        "JWT_SECRET_KEY": _secret(env, "JWT_SECRET_KEY", fallback_secret),
+        "JWT_SECRET_KEY": _secret(env, "JWT_SECRET_KEY", fallback_secret, production=app_env == "production"),
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],
         "JWT_TOKEN_LOCATION": ["headers"],
         "JWT_COOKIE_CSRF_PROTECT": False,  # bearer headers only: no CSRF claim needed
-        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(
-            seconds=_int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, minimum=1, maximum=TEN_YEARS)
-        ),
-        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(
-            seconds=_int(env, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, minimum=1, maximum=TEN_YEARS)
-        ),
-        # Shared state for every worker and replica: token revocations, and
-        # rate-limit counters unless RATELIMIT_STORAGE_URI names another store.
+        **_token_lifetimes(env),
+        # Rate-limit counters shared by every worker and replica, unless
+        # RATELIMIT_STORAGE_URI names another store. (Revocations live in the
+        # database, always: app/revocation.py.)
         "REDIS_URL": redis_url,
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": _url_with_scheme(env, "RATELIMIT_STORAGE_URI", RATELIMIT_SCHEMES,
@@ -250,6 +277,10 @@ def load_config(instance_path, env=None):
         # check it), and every change of the account.
         "RATELIMIT_ACCOUNT_PASSWORD": _rate_limit(env, "RATELIMIT_ACCOUNT_PASSWORD", "5/minute"),
         "RATELIMIT_ACCOUNT_CHANGES": _rate_limit(env, "RATELIMIT_ACCOUNT_CHANGES", "10/minute"),
+        # Task creates, updates and deletes, one budget per user (whichever session).
+        "RATELIMIT_TASK_WRITES": _rate_limit(env, "RATELIMIT_TASK_WRITES", "600/minute"),
+        # A create past it is a 409 (users.task_count, kept by app/signed_in.py).
+        "MAX_TASKS_PER_USER": _int(env, "MAX_TASKS_PER_USER", 100_000, minimum=1, maximum=2**31 - 1),
         # How many proxies in front of the app set X-Forwarded-For/-Proto; 0
         # trusts none, so a client cannot pick its own address for the limits.
         # Idempotency-Key records: kept a day; a reservation whose request died

@@ -45,10 +45,14 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # No control socket: nothing to write in a container, nothing to attack.
 control_socket_disable = True
 
-# Metrics from every worker, added up at /metrics (prometheus_client's
-# multiprocess mode): each worker writes its own files in this directory.
+# Metrics from every worker, added up by the master and served on a port of
+# its own (prometheus_client's multiprocess mode, as its documentation sets it
+# up for gunicorn): each worker writes its own files in this directory. Not on
+# the API's port, where anyone who reaches the API could read them: a scraper
+# reaches METRICS_PORT (inside a cluster, on the pod's own address).
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="taskapi-metrics-")
+metrics_bind = (os.environ.get("METRICS_HOST") or os.environ.get("HOST") or "127.0.0.1", _int("METRICS_PORT", 9100))
 
 
 def on_starting(server):
@@ -56,6 +60,17 @@ def on_starting(server):
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory, exist_ok=True)
+
+
+def when_ready(server):
+    """Serve every worker's counts from the master, at any path of METRICS_HOST:METRICS_PORT."""
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    host, port = metrics_bind
+    start_http_server(port, host, registry)  # a port taken stops the start here, with the reason in the log
+    server.log.info("Serving metrics at http://%s:%s/metrics", host, port)
 
 
 def child_exit(server, worker):

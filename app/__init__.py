@@ -10,7 +10,7 @@ from .auth.routes import bp as auth_bp
 from .cli import init_cli
 from .connections import init_connections
 from .docs import bp as docs_bp
-from .errors import register_error_handlers
+from .errors import refuse_doubled_or_encoded_slashes, register_error_handlers
 from .extensions import api, bcrypt, db, init_limiter, migrate
 from .headers import init_headers
 from .health import bp as health_bp
@@ -30,6 +30,7 @@ def create_app():
     """Build the app from the environment (see config.py)."""
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
     app.url_map.merge_slashes = False  # "//tasks" is a 404, not an HTML redirect
+    app.before_request(refuse_doubled_or_encoded_slashes)  # "//api/v1/tasks" too, and "%2F"
     app.json = JSONProvider(app)
     app.config.from_mapping(load_config(app.instance_path))
 

@@ -10,14 +10,14 @@ code. A write request is one transaction, committed here after its view answers.
 from functools import wraps
 
 import flask_smorest
-from flask import current_app, request
+from flask import after_this_request, current_app, request
 from marshmallow import RAISE, ValidationError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
 from .connections import READ_METHODS
 from .errors import APIError
-from .extensions import RATE_LIMITED_ENDPOINTS, db, limiter
+from .extensions import db, limiter
 from .signed_in import SignedInUser
 
 
@@ -117,17 +117,28 @@ class ApiBlueprint(flask_smorest.Blueprint):
     def rate_limit(self, setting, *, scope=None, **options):
         """Limit the route by the Flask-Limiter string in ``setting`` (read at request time, see config.py).
 
-        With ``scope``, every route that names it draws on one budget.
+        Routes limited with one ``scope`` share one budget (per key: by default
+        the client's address; ``key_func`` names another). The limit is
+        checked by the limiter's decorator, and its headers added by its hook
+        run for this request alone: other routes pay nothing (app/extensions.py).
         """
-        def value():
-            return current_app.config[setting]
-
+        value = lambda: current_app.config[setting]  # noqa: E731
         limit = limiter.shared_limit(value, scope, **options) if scope else limiter.limit(value, **options)
 
         def decorator(view):
-            # The limiter's hooks run for this route's requests only (its endpoint: the view's name).
-            RATE_LIMITED_ENDPOINTS.add(f"{self.name}.{view.__name__}")
-            return limit(view)
+            limited = limit(view)
+            if getattr(view, "_rate_limit_headers", False):  # limits stacked: the innermost adds the headers
+                return limited
+
+            @wraps(limited)
+            def wrapper(*args, **kwargs):
+                headers = current_app.extensions["rate_limit_headers"]
+                if headers is not None:  # (none while the limiter is disabled)
+                    after_this_request(headers)
+                return limited(*args, **kwargs)
+
+            wrapper._rate_limit_headers = True
+            return wrapper
         return decorator
 
 

@@ -15,7 +15,7 @@ from .errors import APIError
 from .extensions import db
 from .models import new_account_values, utcnow
 from .passwords import hash_password
-from .revocation import revocations
+from . import revocation
 from .schemas import SignupSchema
 from .tasks import store as task_store
 from .tasks import sync
@@ -76,10 +76,10 @@ def reset_link(email):
 
 @tokens.command("purge")
 def purge_tokens():
-    """Forget revocations of sessions whose tokens have expired anyway."""
-    purged = revocations().purge()
+    """Forget revocations, and sessions' refresh tokens, once the sessions' tokens have expired anyway."""
+    revocations, families = revocation.purge()
     db.session.commit()
-    click.echo(f"purged {purged} expired revocations")
+    click.echo(f"purged {revocations} expired revocations and {families} expired token families")
 
 
 @idempotency_keys.command("purge")
@@ -117,7 +117,8 @@ def seed(user_count, task_count, prefix, password):
     tasks_of = [len(range(i, task_count, user_count)) for i in range(user_count)]
     try:
         user_ids = accounts.seed_accounts([
-            {**new_account_values(name, f"{name.lower()}@example.com", hashed), "change_seq": tasks_of[i]}
+            {**new_account_values(name, f"{name.lower()}@example.com", hashed), "change_seq": tasks_of[i],
+             "task_count": tasks_of[i]}
             for i, name in enumerate(names)
         ])
     except IntegrityError:

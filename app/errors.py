@@ -5,12 +5,12 @@ errors are 422 with the field messages; database or Redis outages are 503; anyth
 else is a logged 500 that shows the client nothing of the cause.
 """
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 
 class APIError(Exception):
@@ -55,6 +55,21 @@ def handle_store_unavailable(error):
 def handle_unexpected_error(error):
     current_app.logger.exception("unhandled error")
     return _json_error(500, "Internal server error")
+
+
+def refuse_doubled_or_encoded_slashes():
+    """404 for a path with a doubled slash or an encoded one, as for any path no route has.
+
+    Werkzeug's router drops a path's leading slashes ("//api/v1/tasks" would
+    reach the list) and servers decode %2F before the app sees the path, so
+    the path is read as the client sent it (RAW_URI: gunicorn, werkzeug).
+    """
+    raw = request.environ.get("RAW_URI") or request.environ.get("PATH_INFO") or ""
+    path = raw.partition("?")[0]
+    if not path.startswith("/"):  # the absolute form: http://host/path
+        path = "/" + path.partition("://")[2].partition("/")[2]
+    if "//" in path or "%2f" in path.lower():
+        raise NotFound()
 
 
 def register_error_handlers(app):

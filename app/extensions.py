@@ -3,9 +3,6 @@
 The libraries' own objects, configured; nothing of the app is imported here.
 """
 
-from functools import wraps
-
-from flask import request
 from flask_bcrypt import Bcrypt
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -35,40 +32,31 @@ bcrypt = Bcrypt()
 # The client address is request.remote_addr: right behind a proxy only when
 # PROXY_FIX_X_FOR trusts that many hops (see create_app).
 limiter = Limiter(key_func=get_remote_address)
-# The routes that have a limit, as endpoints ("auth.login"; ApiBlueprint.rate_limit
-# adds them, as the route modules are imported: before any app is made).
-RATE_LIMITED_ENDPOINTS = set()
 
 
 def init_limiter(app):
-    """Bind the limiter, its request hooks for the routes with a limit only.
+    """Bind the limiter, and none of its request hooks to the app or a blueprint.
 
     Flask-Limiter hooks every request of the app, for default and application
-    limits, which we have none of: a request to another route has nothing to
-    check, yet ran the hooks' bookkeeping (bench/README.md). A limited route's
-    own decorator checks its limits; the hooks, moved to its blueprint and run
-    for its limited routes alone (GET /users/me shares a blueprint with limited
-    routes), still add the X-RateLimit headers and Retry-After to its answers.
-    (Run before the app-wide after-request hooks, so app/headers.py sees them.)
+    limits, which we have none of: a request to a route without a limit has
+    nothing to check, yet ran the hooks' bookkeeping (bench/README.md). A
+    limited route's own decorator checks its limits, and runs the limiter's
+    after-request hook (the X-RateLimit headers, Retry-After) for that request
+    alone (ApiBlueprint.rate_limit, by ``after_this_request``): a request to
+    any other route, a task read beside a limited write included, runs none
+    of it. (The hook is found as the one the limiter adds to the app; none when
+    it is disabled. It runs before the app-wide after-request hooks, so
+    app/headers.py sees its headers.)
     """
     registries = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
     app_wide = [list(registry[None]) for registry in registries]
     limiter.init_app(app)
-    blueprints = {endpoint.partition(".")[0] for endpoint in RATE_LIMITED_ENDPOINTS}
+    added = []
     for registry, before in zip(registries, app_wide):
-        added = registry[None][len(before):]  # the limiter's own hooks (none when it is disabled)
+        added.append(registry[None][len(before):])  # the limiter's own hooks
         registry[None] = before
-        for name in blueprints:
-            registry[name].extend(_on_limited_routes(hook) for hook in added)
-
-
-def _on_limited_routes(hook):
-    @wraps(hook)
-    def run(*args):
-        if request.endpoint in RATE_LIMITED_ENDPOINTS:
-            return hook(*args)
-        return args[0] if args else None  # an after-request hook hands its response on
-    return run
+    _before, after, _teardown = added
+    app.extensions["rate_limit_headers"] = after[0] if after else None
 
 
 # The OpenAPI document and the registry of API blueprints.

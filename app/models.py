@@ -72,6 +72,9 @@ class User(db.Model):
     # and the newest change whose tombstone was purged (older cursors: 410).
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     purged_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # How many tasks the user has: moved with the change number by every write that adds or
+    # removes one (SignedInUser.write), so MAX_TASKS_PER_USER is checked without counting.
+    task_count: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @validates("username")
@@ -84,7 +87,7 @@ def new_account_values(username, email, hashed_password):
     """A new account's column values (for the INSERTs of app/users/store.py)."""
     return {"username": username, "username_key": username_key(username), "email": email,
             "hashed_password": hashed_password, "token_version": 1, "change_seq": 0, "purged_seq": 0,
-            "created_at": utcnow()}
+            "task_count": 0, "created_at": utcnow()}
 
 
 # A partial index's condition: the tasks not completed.
@@ -146,10 +149,8 @@ tasks = Task.__table__
 
 
 class RevokedSession(db.Model):
-    """A logged-out session: its tokens are refused until they would expire anyway.
-
-    Used when no Redis is configured (see app/revocation.py).
-    """
+    """A logged-out session (or one whose refresh token was used twice): its tokens are refused
+    until the session's refresh token expires (app/revocation.py)."""
 
     __tablename__ = "revoked_sessions"
 
@@ -158,6 +159,24 @@ class RevokedSession(db.Model):
 
 
 revoked_sessions = RevokedSession.__table__
+
+
+class TokenFamily(db.Model):
+    """A session that has refreshed, and the one refresh token of it that may be used next (RFC 9700, 4.14).
+
+    A session that never refreshed has no row: its login's refresh token is
+    its only one (app/users/store.py rotates it).
+    """
+
+    __tablename__ = "token_families"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the session's id, the tokens' sid
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    jti: Mapped[str] = mapped_column(String(36))  # the current refresh token's id
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # when the session's tokens expire
+
+
+token_families = TokenFamily.__table__
 
 
 class IdempotencyRecord(db.Model):

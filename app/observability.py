@@ -2,9 +2,10 @@
 
 Every response carries ``X-Request-ID``: the client's (or the proxy's) when it
 is sane, else a new one. Every log line is one JSON object that carries it, so
-a client's report and the server's logs meet on one id. ``/metrics`` counts
-requests and their latency by route and status, added up over every gunicorn
-worker (prometheus_client's multiprocess mode, set up in gunicorn.conf.py).
+a client's report and the server's logs meet on one id. Requests and their
+latency are counted by route and status; gunicorn's master serves the counts
+of every worker on a port of its own, METRICS_PORT (prometheus_client's
+multiprocess mode, set up in gunicorn.conf.py), never on the API's port.
 """
 
 import json
@@ -18,7 +19,6 @@ from datetime import datetime, timezone
 from flask import g, has_request_context, request
 from prometheus_client import CollectorRegistry
 from prometheus_flask_exporter import PrometheusMetrics
-from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
 # Letters, digits and a few separators, as proxies and tracing systems send
 # them; anything else (or anything long) is replaced, never logged as sent.
@@ -69,14 +69,14 @@ def init_observability(app):
 
 
 def init_metrics(app):
-    # Labelled by route (/api/v1/tasks/<task_id>), not by URL: one series per
-    # endpoint however many ids there are. Each app has its own registry.
-    options = {"path": "/metrics", "group_by": "url_rule", "registry": CollectorRegistry(), "defaults_prefix": "taskapi"}
+    """Count requests; no route serves the counts (path=None): anyone who reaches the API could read them.
+
+    Labelled by route (/api/v1/tasks/<task_id>), not by URL: one series per
+    endpoint however many ids there are. Each app has its own registry.
+    """
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory:  # set by gunicorn.conf.py (or the operator): several processes
+    if directory:  # set by gunicorn.conf.py (or the operator): each worker writes its counts there
         # prometheus_client writes there as soon as a metric exists, in a CLI
         # command run with the same environment too.
         os.makedirs(directory, exist_ok=True)
-        GunicornInternalPrometheusMetrics(app, **options)
-    else:
-        PrometheusMetrics(app, **options)
+    PrometheusMetrics(app, path=None, group_by="url_rule", registry=CollectorRegistry(), defaults_prefix="taskapi")

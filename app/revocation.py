@@ -1,45 +1,49 @@
-"""Which sessions were logged out, shared by every worker and every replica.
+"""A login's session: its refresh token rotated at every refresh, and its end, recorded in the database.
 
 Each login starts a session: its access and refresh tokens carry the same
-``sid`` claim, and logging out revokes the session, so neither token works
-afterwards. The record is kept until the longest-lived token of the session
-(the refresh token) would have expired anyway.
+``sid`` claim. The session ends, and neither kind of token of it works again,
+when it is logged out or when one of its refresh tokens is used a second
+time (RFC 9700, 4.14: a used refresh token presented again was stolen, or a
+client holds a copy it should have thrown away; either way the whole login
+is revoked, the tokens of whoever refreshed first included).
 
-Kept in Redis when ``REDIS_URL`` is set (keys expire by themselves), else in
-the ``revoked_sessions`` table (expired rows are deleted at each logout and by
-``flask tokens purge``). Never in process memory: another worker or replica
-would still accept the token.
+Revocations live in the ``revoked_sessions`` table, always: the database is
+the record of every logout. Each is kept until the session's refresh token
+expires (the token's own ``exp``, carried by its access tokens as ``sxp``),
+whatever JWT_REFRESH_TOKEN_EXPIRES says later; expired ones are deleted at
+each logout and by ``flask tokens purge``. The check rides in every statement
+on a user's data (``checked``: app/signed_in.py), so it costs no round trip
+of its own. Redis, when configured, holds rate-limit counters only: losing
+it, flushing it or turning it on later can bring no session back.
+
+A session's current refresh token is its row of ``token_families`` (by
+``jti``), from its first refresh on; app/users/store.py rotates it in one
+conditional UPDATE, so of two requests that present the same token only one
+can match, and the other finds it used and revokes the session here.
 """
 
-from datetime import timedelta
-import redis
+from datetime import datetime, timezone
+
 from flask import current_app
 from sqlalchemy import bindparam, delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from .connections import run
+from .errors import APIError
 from .extensions import db
-from .models import revoked_sessions, utcnow
+from .models import revoked_sessions, token_families, utcnow
 
-NOT_REVOKED = ~exists().where(revoked_sessions.c.session_id == bindparam("session_id"))
-IS_REVOKED = select(revoked_sessions.c.session_id).where(revoked_sessions.c.session_id == bindparam("session_id"))
+SESSION_ID = bindparam("session_id")
+NOT_REVOKED = ~exists().where(revoked_sessions.c.session_id == SESSION_ID)
+IS_REVOKED = select(revoked_sessions.c.session_id).where(revoked_sessions.c.session_id == SESSION_ID)
 REVOKE = insert(revoked_sessions)
-PURGE = delete(revoked_sessions).where(revoked_sessions.c.expires_at < bindparam("now"))
+NOW = bindparam("now")
+PURGE = (delete(revoked_sessions).where(revoked_sessions.c.expires_at < NOW),
+         delete(token_families).where(token_families.c.expires_at < NOW))
 
 
 class DatabaseRevocations:
-    def revoke(self, session_id, lifetime):
-        """Record the revocation, in the request's transaction."""
-        self.purge()
-        if run(IS_REVOKED, {"session_id": session_id}):
-            return
-        try:
-            run(REVOKE, {"session_id": session_id, "expires_at": utcnow() + lifetime})
-        except IntegrityError:  # a concurrent logout of the same session got there first
-            db.session.rollback()
-
-    def revoked(self, _session_id):
-        return False  # asked in the statement itself (checked)
+    """The check of a session against its revocation, in the statement that reads the user's data."""
 
     def checked(self, statement):
         """``statement`` narrowed to a session not revoked: one round trip for both.
@@ -49,50 +53,45 @@ class DatabaseRevocations:
         """
         return statement.where(NOT_REVOKED)
 
-    def check(self):
-        """Readiness: the table lives in the database, which /readyz checks anyway."""
-
-    def purge(self):
-        """Forget revocations whose tokens have expired; returns how many."""
-        return db.session.execute(PURGE, {"now": utcnow()}).rowcount
-
-
-class RedisRevocations:
-    PREFIX = "revoked-session:"
-
-    def __init__(self, url):
-        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-    def revoke(self, session_id, lifetime):
-        # Written at once (Redis has no part in the request's transaction);
-        # a revocation that outlives a failed request does no harm.
-        self.redis.set(self.PREFIX + session_id, 1, ex=lifetime + timedelta(seconds=1))
-
-    def revoked(self, session_id):
-        return bool(self.redis.exists(self.PREFIX + session_id))
-
-    def checked(self, statement):
-        return statement  # asked of Redis once per request (revoked)
-
-    def check(self):
-        """Readiness: Redis answers (raises RedisError, a 503, otherwise)."""
-        self.redis.ping()
-
-    def purge(self):
-        return 0  # keys expire by themselves
-
 
 def revocations():
-    """The app's record of logged-out sessions."""
+    """The app's check of logged-out sessions."""
     return current_app.extensions["revocations"]
 
 
 def revoke_session(user):
-    """Log ``user`` out of the session of the token presented: neither of its tokens works again."""
+    """Log ``user`` out of the session of the token presented: none of its tokens works again."""
     user.confirm()  # a token that is no longer good gets its 401, and revokes nothing
-    revocations().revoke(user.session_id, current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+    _revoke(user.session_id, user.session_ends)
+
+
+def revoke_reused_session(user):
+    """Revoke the session of ``user``'s refresh token, which was used before, and answer 401.
+
+    Committed at once, alone: the revocation stands whatever this request
+    answers (nothing else of it is kept).
+    """
+    db.session.rollback()
+    _revoke(user.session_id, user.session_ends)
+    db.session.commit()
+    return APIError(401, "Not authenticated")
+
+
+def purge():
+    """Forget revocations, and sessions' current refresh tokens, once their tokens have expired; how many of each."""
+    return tuple(db.session.execute(statement, {"now": utcnow()}).rowcount for statement in PURGE)
+
+
+def _revoke(session_id, session_ends):
+    """Record the revocation until ``session_ends`` (a Unix time: the session's refresh token's exp)."""
+    purge()
+    if run(IS_REVOKED, {"session_id": session_id}):
+        return
+    try:
+        run(REVOKE, {"session_id": session_id, "expires_at": datetime.fromtimestamp(session_ends, timezone.utc)})
+    except IntegrityError:  # a concurrent revocation of the same session got there first
+        db.session.rollback()
 
 
 def init_revocations(app):
-    url = app.config["REDIS_URL"]
-    app.extensions["revocations"] = RedisRevocations(url) if url else DatabaseRevocations()
+    app.extensions["revocations"] = DatabaseRevocations()

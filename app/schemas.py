@@ -248,7 +248,7 @@ class DetailSchema(Schema):
 
 class TokenSchema(Schema):
     access_token = fields.String(required=True)
-    refresh_token = fields.String()  # at login only
+    refresh_token = fields.String(required=True)  # at login, and a new one at each refresh
     token_type = fields.String(required=True, dump_default="bearer", metadata={"enum": ["bearer"]})
 
 

@@ -9,8 +9,8 @@ runs every statement on a user's data through it:
   (ValueError) before it runs;
 - ``rows`` adds the token's check to the statement itself: the user exists at
   the token's version, and the token's session is not logged out. The data
-  and the check cost one round trip (where logouts live in Redis, Redis is
-  asked once, as the SignedInUser is made);
+  and the check cost one round trip (logouts live in the database:
+  app/revocation.py);
 - ``write`` first takes the user's next change number, in an UPDATE that
   makes the same check and holds the user's row until commit (app/tasks/
   sync.py says why), then runs the write in that transaction, with the
@@ -31,7 +31,7 @@ from sqlalchemy.sql.elements import BooleanClauseList
 
 from .connections import run
 from .errors import APIError
-from .models import MAX_ID, users
+from .models import tasks, users
 from .revocation import revocations
 from .tokens import bearer_claims
 
@@ -52,8 +52,13 @@ AT_TOKEN_VERSION = users.c.token_version == bindparam("version")
 SIGNED_IN = exists().where(owned(users), AT_TOKEN_VERSION)
 
 ACCOUNT = select(users).where(owned(users))
-TAKE_NEXT_CHANGE = update(users).where(owned(users)).values(change_seq=users.c.change_seq + 1).returning(
-    users.c.change_seq)
+# The user's next change number, and their task count moved by the tasks the write adds or removes.
+TASKS_ADDED = bindparam("tasks_added")
+TAKE_NEXT_CHANGE = update(users).where(owned(users)).values(
+    change_seq=users.c.change_seq + 1, task_count=users.c.task_count + TASKS_ADDED).returning(
+    users.c.change_seq, users.c.task_count)
+COUNT_TASKS = update(users).where(owned(users)).values(task_count=users.c.task_count + TASKS_ADDED).returning(
+    users.c.task_count)
 
 
 def not_authenticated():
@@ -63,24 +68,21 @@ def not_authenticated():
 class SignedInUser:
     """The user a verified token names, and the token's values to check every statement by."""
 
-    __slots__ = ("id", "session_id", "_params", "_revocations", "_found", "_account", "_change")
+    __slots__ = ("id", "version", "session_id", "session_ends", "token_id", "task_count", "_params", "_revocations",
+                 "_found", "_account", "_change")
 
     def __init__(self, claims, revocations):
-        subject, session_id, version = claims.get("sub"), claims.get("sid"), claims.get("ver")
-        # Types first: the claims are ours (the signature says so), but a
-        # value of another type must be a 401, never a database error.
-        if not (isinstance(subject, str) and subject.isascii() and subject.isdigit() and 1 <= int(subject) <= MAX_ID
-                and isinstance(session_id, str) and type(version) is int and 0 <= version <= MAX_ID):
-            raise not_authenticated()
-        if revocations.revoked(session_id):  # where revocations are not in the database
-            raise not_authenticated()
-        self.id = int(subject)
-        self.session_id = session_id
-        self._params = {"user_id": self.id, "version": version, "session_id": session_id}
+        # The claims are as we issue them, types included (app/tokens.py).
+        self.id, self.version, self.session_id = int(claims["sub"]), claims["ver"], claims["sid"]
+        # When the session's refresh token expires (a Unix time), and the refresh token's own id.
+        self.session_ends = claims["exp"] if claims["type"] == "refresh" else claims["sxp"]
+        self.token_id = claims["jti"]
+        self._params = {"user_id": self.id, "version": self.version, "session_id": self.session_id}
         self._revocations = revocations
         self._found = False  # a statement of this request found the user signed in
         self._account = None  # the user's row, once read
         self._change = None  # this request's change number, once a write has taken it
+        self.task_count = None  # how many tasks the user has, once a write has taken a change number
 
     @classmethod
     def from_token(cls, *, refresh=False):
@@ -113,17 +115,25 @@ class SignedInUser:
         """Run a write on the user's data in the request's transaction, after the token's check.
 
         The request's first write takes the user's next change number (401 if
-        the user is not signed in); every write binds it as ``change``.
+        the user is not signed in); every write binds it as ``change``. A
+        write that adds or removes tasks moves the user's task count by the
+        rows it returns, in the same UPDATE when it is the first (a second
+        statement only when the rows differ from what was counted): the one
+        place the count moves, so it cannot drift.
         """
         _refuse_unless_owned(statement)
+        added, counted = _tasks_added(statement), 0
         if self._change is None:
-            changed = run(_checked(TAKE_NEXT_CHANGE, self._revocations), self._params)
+            changed = run(_checked(TAKE_NEXT_CHANGE, self._revocations), {**self._params, "tasks_added": added})
             if not changed:
                 raise not_authenticated()
-            self._change, self._found = changed[0].change_seq, True
+            (self._change, self.task_count), self._found, counted = changed[0], True, added
         if conditions:
             statement = statement.where(*conditions)
-        return run(statement, {**params, "user_id": self.id, "change": self._change})
+        found = run(statement, {**params, "user_id": self.id, "change": self._change})
+        if len(found) * added != counted:  # a delete that matched nothing, or a second write
+            self.task_count = run(COUNT_TASKS, {"user_id": self.id, "tasks_added": len(found) * added - counted})[0][0]
+        return found
 
     def account(self):
         """The user's row of ``users``, read once per request; 401 if the user is not signed in."""
@@ -145,6 +155,8 @@ class SignedInUser:
 def _checked(statement, revocations):
     """``statement`` with the token's check in its WHERE clause, built once per statement."""
     table = _refuse_unless_owned(statement)
+    if _tasks_added(statement):
+        raise ValueError(f"tasks are added and removed through SignedInUser.write, which counts them: {statement}")
     # The user's own row is checked as it is read; another table's rows by an EXISTS.
     return revocations.checked(statement.where(AT_TOKEN_VERSION if table is users else SIGNED_IN))
 
@@ -174,6 +186,16 @@ def _refuse_unless_owned(statement):
     if not any(condition.compare(owned(table)) for condition in _required(statement.whereclause)):
         raise _unowned(statement)
     return table
+
+
+@lru_cache(maxsize=256)
+def _tasks_added(statement):
+    """By how much each row ``statement`` returns moves the task count: 1 for an INSERT into tasks, -1 for a DELETE."""
+    if not (isinstance(statement, (Insert, Delete)) and statement.table is tasks):
+        return 0
+    if not statement.exported_columns:
+        raise ValueError(f"a write that adds or removes tasks must return them, so that each is counted: {statement}")
+    return 1 if isinstance(statement, Insert) else -1
 
 
 def _required(clause):

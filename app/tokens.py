@@ -1,10 +1,15 @@
-"""Bearer tokens: issued at login, verified once per worker, and every problem with one a 401.
+"""Bearer tokens: issued at login and refresh, verified once per worker, and every problem with one a 401.
 
 Each login starts a session: its access and refresh tokens carry the same
-``sid`` claim (logging out revokes the session, app/revocation.py) and the
-user's ``ver`` (changing the password moves it on). app/signed_in.py checks
-both against the database on every request; this module only vouches that a
-token is ours, unexpired and well signed.
+``sid`` claim (logging out revokes the session, app/revocation.py), the
+user's ``ver`` (changing the password moves it on), and the time the session
+ends: the refresh token's ``exp``, which an access token carries as ``sxp``
+(and never outlives). Every refresh rotates the refresh token: the new one
+has a new ``jti`` and the session's ``exp``; the one presented is used up
+(app/revocation.py). app/signed_in.py checks the user, the version and the
+session against the database on every request; this module vouches that a
+token is ours, unexpired, well signed, and that its claims are of the types
+we issue, before any of them is used.
 """
 
 import time
@@ -12,10 +17,12 @@ import uuid
 from functools import lru_cache
 
 import flask_jwt_extended
+import jwt as pyjwt
 from flask import current_app, jsonify, request
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from flask_jwt_extended.exceptions import InvalidHeaderError, JWTExtendedException, NoAuthorizationError, WrongTokenError
-from jwt import PyJWTError
+from flask_jwt_extended.exceptions import InvalidHeaderError, NoAuthorizationError, WrongTokenError
+
+from .models import MAX_ID
 
 # Tokens a worker remembers: a few thousand signed-in clients, about 1 KiB each.
 VERIFIED_TOKENS = 4096
@@ -41,7 +48,11 @@ class CachingJWTManager(flask_jwt_extended.JWTManager):
         app.extensions["verified_tokens"] = lru_cache(maxsize=VERIFIED_TOKENS)(self._verify)
 
     def _verify(self, encoded_token):
-        return super()._decode_jwt_from_config(encoded_token)
+        claims = super()._decode_jwt_from_config(encoded_token)
+        # The library makes a token without "type" an access token: it must say so itself.
+        if "type" not in pyjwt.decode(encoded_token, options={"verify_signature": False}):
+            raise pyjwt.InvalidTokenError("no type claim")
+        return claims
 
     def _decode_jwt_from_config(self, encoded_token, csrf_value=None, allow_expired=False):
         if csrf_value is None and not allow_expired:
@@ -56,24 +67,39 @@ class CachingJWTManager(flask_jwt_extended.JWTManager):
 jwt = CachingJWTManager()
 
 
-def _claims(account, session_id):
-    return {"sid": session_id, "ver": account.token_version}
+# The latest time a claim may name: a datetime holds it (sxp becomes a revocation's expiry).
+LATEST = 253402300799  # 9999-12-31T23:59:59Z
+# Session ids and token ids are UUIDs as text.
+MAX_ID_LENGTH = 36
+
+
+def new_token_id():
+    return str(uuid.uuid4())
 
 
 def issue_tokens(account):
     """Log in the user of ``account`` (a row of users): a new session, an access and a refresh token."""
-    # The subject is a string, as RFC 7519 and PyJWT require.
-    claims = _claims(account, str(uuid.uuid4()))
+    session_ends = int(time.time() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
+    return session_tokens(account.id, new_token_id(), account.token_version, session_ends, new_token_id())
+
+
+def session_tokens(user_id, session_id, version, session_ends, refresh_token_id):
+    """An access and a refresh token of the session ``session_id``, which ends at ``session_ends`` (a Unix time).
+
+    The refresh token expires as the session does, and the access token no
+    later: a revocation, kept until the session ends, outlives every token
+    of the session, whatever JWT_REFRESH_TOKEN_EXPIRES says by then.
+    """
+    claims = {"sid": session_id, "ver": version}
+    access_ends = min(int(time.time() + current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()), session_ends)
+    # The subject is a string, as RFC 7519 and PyJWT require; exp and jti are
+    # given, not computed by the library.
     return {
-        "access_token": create_access_token(identity=str(account.id), additional_claims=claims),
-        "refresh_token": create_refresh_token(identity=str(account.id), additional_claims=claims),
+        "access_token": create_access_token(identity=str(user_id), additional_claims={
+            **claims, "sxp": session_ends, "exp": access_ends}),
+        "refresh_token": create_refresh_token(identity=str(user_id), additional_claims={
+            **claims, "exp": session_ends, "jti": refresh_token_id}),
     }
-
-
-def refresh_access_token(user):
-    """A new access token for the signed-in ``user``, in the session of the refresh token presented."""
-    claims = _claims(user.account(), user.session_id)
-    return {"access_token": create_access_token(identity=str(user.id), additional_claims=claims)}
 
 
 def _not_authenticated(*_reason):
@@ -102,23 +128,38 @@ def bearer_claims(refresh=False):
     if len(bearer) != 1 or len(bearer[0]) != 2:
         raise InvalidHeaderError("Expected 'Authorization: Bearer <JWT>'")
     claims = decode_token(bearer[0][1])
-    if (claims.get("type") == "refresh") != refresh:
+    if claims.get("type") != ("refresh" if refresh else "access"):
         raise WrongTokenError(f"Only {'refresh' if refresh else 'access'} tokens are allowed")
+    if not _as_issued(claims, refresh):
+        raise pyjwt.InvalidTokenError("claims not as issued")
     return claims
 
 
-def bearer_subject():
-    """The user id (a string) this request's bearer access token names, or None when the token does not verify.
+def _as_issued(claims, refresh):
+    """Every claim the app reads is there, of the type we issue it with: no other value reaches the database.
 
-    For per-user rate limits, which count before the view runs: the token's
-    user is then checked as on every request, and a token that does not
-    verify gets its 401 from ``login_required``.
+    The signature says a token is ours, not that its claims are as we issue
+    them (a key that leaked, a bug of an older release): a value of another
+    type must be a 401, never a database error. (``bool`` is an ``int``:
+    compared by type.)
     """
-    try:
-        subject = bearer_claims().get("sub")
-    except (JWTExtendedException, PyJWTError):
-        return None
-    return subject if isinstance(subject, str) else None
+    subject = claims.get("sub")
+    return (isinstance(subject, str) and subject.isascii() and subject.isdigit() and 1 <= int(subject) <= MAX_ID
+            and _text_id(claims.get("sid")) and _whole(claims.get("ver"), MAX_ID) and _whole(claims.get("exp"), LATEST)
+            and (_text_id(claims.get("jti")) if refresh else _whole(claims.get("sxp"), LATEST)))
+
+
+def _whole(value, most):
+    return type(value) is int and 0 <= value <= most
+
+
+def _text_id(value):
+    return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH
+
+
+def verified_user_key():
+    """The rate-limit key of the request's verified bearer token: its user, whichever session (401 otherwise)."""
+    return "user:" + bearer_claims()["sub"]
 
 
 def init_tokens(app):

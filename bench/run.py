@@ -121,7 +121,9 @@ class Server:
             options, where = ["--config", "gunicorn.conf.py"], ROOT
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", *options, target],
-            cwd=where, env={**env, "PORT": str(self.port)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # (METRICS_PORT: gunicorn.conf.py's metrics server, on a free port, not 9100.)
+            cwd=where, env={**env, "PORT": str(self.port), "METRICS_PORT": str(free_port())},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while True:
@@ -192,6 +194,8 @@ def seed_other_users(url, total_tasks):
                        g %% 3 = 0, now(), now(), u.id
                 FROM generate_series(1, %s) g
                 JOIN users u ON u.username_key = 'scale' || (1 + g %% %s)""", (total_tasks, USERS_AT_SCALE))
+    sql(url, """UPDATE users SET task_count = (SELECT count(*) FROM tasks WHERE owner_id = users.id)
+                WHERE username_key LIKE 'scale%'""")
 
 
 def seed_own_tasks(url, user_id, count, open_every):
@@ -202,7 +206,7 @@ def seed_own_tasks(url, user_id, count, open_every):
                        CASE WHEN g %% 10 = 0 THEN NULL ELSE now() + (g %% 997) * interval '1 hour' END,
                        g %% %s <> 0, now(), now(), %s, g
                 FROM generate_series(1, %s) g""", (open_every, user_id, count))
-    sql(url, "UPDATE users SET change_seq = %s WHERE id = %s", (count, user_id))
+    sql(url, "UPDATE users SET change_seq = %s, task_count = %s WHERE id = %s", (count, count, user_id))
     settle(url)
 
 
@@ -282,7 +286,8 @@ def main():
     env = {**os.environ, **SERVER_ENV, "GUNICORN_THREADS": str(args.threads), "APP_ENV": "production",
            "DATABASE_URL": url, "JWT_SECRET_KEY": secrets.token_urlsafe(48), "BCRYPT_LOG_ROUNDS": "12",
            # The limiter stays on, as in production, with limits the benchmark's own logins stay under.
-           **{name: "1000000/minute" for name in ("RATELIMIT_SIGNUP", "RATELIMIT_LOGIN", "RATELIMIT_LOGIN_PER_EMAIL")},
+           **{name: "1000000/minute" for name in ("RATELIMIT_SIGNUP", "RATELIMIT_LOGIN", "RATELIMIT_LOGIN_PER_EMAIL",
+                                                  "RATELIMIT_TASK_WRITES")},
            "JWT_ACCESS_TOKEN_EXPIRES": "7200"}
     env.pop("REDIS_URL", None)
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,

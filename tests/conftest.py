@@ -33,9 +33,12 @@ from app.observability import JSONFormatter
 from config import database_url as config_database_url
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/taskapi_test"
+# A JWT_SECRET_KEY production accepts (made by secrets.token_urlsafe(48)), for the tests that start it.
+PRODUCTION_KEY = "PQKSnxXetac9wq8AXXraTNq_TGqBaxp5AAzGR0EqlNWL6XVpYgFW_-4n23jE7hSP"
 ROOT = Path(__file__).resolve().parent.parent
-# Redis for the tests that need one (revocations, shared rate limits): its database 15.
-REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
+# Redis for the tests that need one (shared rate limits, and that it holds no logout): its
+# database 15, or TEST_REDIS_URL's (so that two checkouts can run their suites side by side).
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
 
 
 def ensure_postgres_database(url):
@@ -126,7 +129,7 @@ def empty_database(database_url, tmp_path):
     assert ensure_postgres_database(url)
     engine = create_engine(config_database_url(url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
-        for table in ("password_resets", "task_tombstones", "tasks", "users", "revoked_sessions", "idempotency_keys",
+        for table in ("password_resets", "task_tombstones", "tasks", "token_families", "users", "revoked_sessions", "idempotency_keys",
                       "alembic_version"):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     engine.dispose()
@@ -226,7 +229,9 @@ def serve(app, app_env):
 
     def start(workers=2, **env):
         port = free_port()
-        env = {**os.environ, **app_env, "APP_ENV": "production", "JWT_SECRET_KEY": "p" * 32, **env}
+        # METRICS_PORT: a free one, so that servers of a test, or of two runs, never meet on 9100.
+        env = {**os.environ, **app_env, "APP_ENV": "production", "JWT_SECRET_KEY": PRODUCTION_KEY,
+               "METRICS_PORT": str(free_port()), **env}
         for name in SHELL_SETTINGS:
             if name not in env or env[name] is None:
                 env.pop(name, None)
@@ -265,6 +270,23 @@ def serve(app, app_env):
                 process.wait()
                 tail = b"".join(process.log).decode(errors="replace")[-2000:]
                 warnings.warn(f"gunicorn did not exit within 45 s of SIGTERM; its log ended:\n{tail}")
+
+
+def together(count, work):
+    """Run ``work(n)`` in ``count`` threads released at once; returns their results."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(n):
+        barrier.wait()
+        results[n] = work(n)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def redis_available():

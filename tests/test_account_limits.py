@@ -4,7 +4,6 @@ Against gunicorn, as tests/test_security.py tests login's: two workers sharing
 Redis when it answers, else one worker counting alone.
 """
 
-from app.extensions import RATE_LIMITED_ENDPOINTS
 from tests.http import call
 from tests.test_security import limited_server, shared_store, signup_and_login  # noqa: F401 (a fixture)
 
@@ -67,10 +66,3 @@ def test_every_account_route_is_limited_per_user(serve, shared_store):
     # A token that does not verify counts against no one: it gets its 401, every time.
     assert {call(base, "DELETE", "/users/me", wrong, token="not-a-token")[0] for _ in range(4)} == {401}
 
-
-def test_the_limiters_hooks_know_every_limited_route(app):
-    """Its hooks run for these endpoints alone (app/extensions.py): a misnamed one would lose its Retry-After."""
-    assert RATE_LIMITED_ENDPOINTS <= set(app.view_functions)
-    assert {"auth.login", "auth.request_password_reset", "auth.confirm_password_reset", "users.update_me",
-            "users.change_password", "users.delete_me"} <= RATE_LIMITED_ENDPOINTS
-    assert "users.me" not in RATE_LIMITED_ENDPOINTS

@@ -1,6 +1,8 @@
 """Settings come from the environment, and production refuses unsafe ones."""
 
 import os
+import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -8,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from config import ConfigError, database_url, load_config
+from config import GENERATE_A_SECRET, PLACEHOLDER_SECRETS, ConfigError, database_url, load_config, secret_bits
+from tests.conftest import PRODUCTION_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "s" * 32
+SECRET = PRODUCTION_KEY
 PRODUCTION = {"APP_ENV": "production", "DATABASE_URL": "postgresql://u:p@db.example/app", "JWT_SECRET_KEY": SECRET}
 
 
@@ -65,10 +68,14 @@ def test_production_reads_its_settings(tmp_path):
     "change, message",
     [
         ({"DATABASE_URL": ""}, "DATABASE_URL must be set in production"),
-        ({"JWT_SECRET_KEY": ""}, "JWT_SECRET_KEY must be set in production"),
-        ({"JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY must be at least 32 bytes long"),
-        ({"JWT_SECRET_KEY": "CHANGE-ME-to-48-random-characters-CHANGE-ME-CHANGE-ME"},
-         "JWT_SECRET_KEY is still the example's placeholder"),
+        ({"JWT_SECRET_KEY": ""}, "JWT_SECRET_KEY must be set in production; " + GENERATE_A_SECRET),
+        ({"JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY must be at least 32 bytes long; " + GENERATE_A_SECRET),
+        ({"JWT_SECRET_KEY": "a" * 32}, "JWT_SECRET_KEY is too easy to guess (about 0 bits, at least 128 wanted); "
+                                       + GENERATE_A_SECRET),
+        ({"JWT_SECRET_KEY": "password" * 4}, "JWT_SECRET_KEY is too easy to guess (about 90 bits, at least 128 "
+                                             "wanted); " + GENERATE_A_SECRET),
+        ({"JWT_ACCESS_TOKEN_EXPIRES": "3600", "JWT_REFRESH_TOKEN_EXPIRES": "600"},
+         "JWT_ACCESS_TOKEN_EXPIRES (3600 s) must not be longer than JWT_REFRESH_TOKEN_EXPIRES (600 s)"),
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL is not a valid database URL"),
         ({"APP_ENV": "staging"}, "APP_ENV must be one of development, testing, production, got 'staging'"),
         ({"BCRYPT_LOG_ROUNDS": "twelve"}, "BCRYPT_LOG_ROUNDS must be a whole number, got 'twelve'"),
@@ -127,6 +134,37 @@ def test_mail_settings(tmp_path):
     assert load_config(tmp_path, env={**env, "MAIL_PORT": "2525"})["MAIL_PORT"] == 2525
 
 
+def shipped_secrets():
+    """Every JWT_SECRET_KEY value this repository ships for someone to copy: compose's default, the
+    Kubernetes example Secret's, .env.example's (empty: "must be set"), and the ones it shipped before."""
+    compose = (ROOT / "docker-compose.yml").read_text()
+    secret_example = (ROOT / "deploy" / "k8s" / "secret.example.yaml").read_text()
+    env_example = (ROOT / ".env.example").read_text()
+    found = set(PLACEHOLDER_SECRETS)
+    found.update(re.findall(r"\$\{JWT_SECRET_KEY:-([^}]*)\}", compose))
+    found.update(re.findall(r"^\s+JWT_SECRET_KEY: (\S.*)$", secret_example, re.MULTILINE))
+    found.update(re.findall(r"^JWT_SECRET_KEY=(.*)$", env_example, re.MULTILINE))
+    assert "JWT_SECRET_KEY" in compose and len(found) >= 3
+    return sorted(found)
+
+
+@pytest.mark.parametrize("shipped", shipped_secrets())
+def test_production_refuses_every_key_the_repository_ships(tmp_path, shipped):
+    with pytest.raises(ConfigError, match=r"^JWT_SECRET_KEY .*; generate one with: python3 -c"):
+        load_config(tmp_path, env={**PRODUCTION, "JWT_SECRET_KEY": shipped})
+
+
+def test_generated_keys_pass_and_guessable_ones_do_not():
+    assert secret_bits(secrets.token_urlsafe(48)) > 300
+    assert secret_bits(secrets.token_hex(32)) >= 230
+    assert secret_bits("ab" * 40) == 80 and secret_bits("") == 0
+
+
+def test_development_and_tests_need_only_32_bytes(tmp_path):
+    """Only production asks for a generated key: a developer's own is theirs to choose."""
+    assert load_config(tmp_path, env={"JWT_SECRET_KEY": "a" * 32})["JWT_SECRET_KEY"] == "a" * 32
+
+
 def test_a_short_secret_is_refused_in_development_too(tmp_path):
     with pytest.raises(ConfigError, match="at least 32 bytes"):
         load_config(tmp_path, env={"JWT_SECRET_KEY": "x" * 31})
@@ -140,7 +178,7 @@ def test_production_without_a_secret_will_not_start(tmp_path):
         [sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 3
-    assert result.stderr == "configuration error: JWT_SECRET_KEY must be set in production\n"
+    assert result.stderr == f"configuration error: JWT_SECRET_KEY must be set in production; {GENERATE_A_SECRET}\n"
 
 
 def test_postgres_engine_survives_a_managed_server(tmp_path):

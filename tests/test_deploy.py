@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import PRODUCTION_KEY, ROOT, free_port
 
 BIN = Path(sys.executable).parent
 
@@ -84,10 +84,11 @@ def test_the_image_start_command_serves(fresh_venv, empty_database, tmp_path):
             shutil.copy2(ROOT / source, target)
     assert entrypoint is not None and (srv / "gunicorn.conf.py").exists()
 
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {"PATH": f"{fresh_venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "APP_ENV": "production",
-           "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2", "RUN_MIGRATIONS": "1",
-           "DATABASE_URL": empty_database, "JWT_SECRET_KEY": "image-test-secret-" + "x" * 32,
+           "HOST": "127.0.0.1", "PORT": str(port), "METRICS_PORT": str(metrics_port), "WEB_CONCURRENCY": "2",
+           "RUN_MIGRATIONS": "1",
+           "DATABASE_URL": empty_database, "JWT_SECRET_KEY": PRODUCTION_KEY,
            "BCRYPT_LOG_ROUNDS": "4", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     log = (tmp_path / "out.log").open("w")
     process = subprocess.Popen([str(entrypoint)], cwd=srv, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -109,7 +110,7 @@ def test_the_image_start_command_serves(fresh_venv, empty_database, tmp_path):
         for n in range(12):  # new connections, spread over both workers
             request = urllib.request.Request(f"{base}/healthz", headers={"X-Request-ID": f"probe-{n}"})
             urllib.request.urlopen(request, timeout=5).close()
-        metrics = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
         counted = re.search(r'taskapi_http_request_duration_seconds_count\{[^}]*url_rule="/healthz"[^}]*\} (\S+)', metrics)
         assert counted and float(counted.group(1)) == 12.0  # every worker's requests, added up
     finally:

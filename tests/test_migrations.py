@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, inspect
 
 from app.extensions import db
 from config import database_url as sqlalchemy_url
+from tests.conftest import PRODUCTION_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +25,7 @@ def test_models_and_migrations_agree(app):
 
 def flask_db(database_url, *args, **extra_env):
     """Run ``flask --app wsgi db ...`` as an operator would, in production mode."""
-    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": database_url, "JWT_SECRET_KEY": "k" * 32, **extra_env}
+    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": database_url, "JWT_SECRET_KEY": PRODUCTION_KEY, **extra_env}
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "db", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,
@@ -40,8 +41,8 @@ def tables(database_url):
 
 def test_upgrade_downgrade_upgrade(empty_database):
     flask_db(empty_database, "upgrade")
-    assert tables(empty_database) == {"users", "tasks", "task_tombstones", "revoked_sessions", "idempotency_keys",
-                                      "password_resets", "alembic_version"}
+    assert tables(empty_database) == {"users", "tasks", "task_tombstones", "revoked_sessions", "token_families",
+                                      "idempotency_keys", "password_resets", "alembic_version"}
     flask_db(empty_database, "downgrade", "base")
     assert tables(empty_database) == {"alembic_version"}
     flask_db(empty_database, "upgrade")
@@ -69,3 +70,25 @@ def test_the_index_migration_runs_again_after_failing_halfway(empty_database):
     engine.dispose()
     assert {"ix_tasks_owner_id_id", "ix_tasks_open_owner_id_due_date_id"} <= indexes
     assert "ix_tasks_owner_id" not in indexes
+
+
+def test_the_task_count_is_backfilled(empty_database):
+    """Users who had tasks before users.task_count existed are counted as the revision adds it."""
+    flask_db(empty_database, "upgrade", "0008")
+    engine = create_engine(sqlalchemy_url(empty_database))
+    with engine.begin() as conn:
+        for name in ("many", "none"):
+            conn.exec_driver_sql(
+                "INSERT INTO users (username, username_key, email, hashed_password, created_at) "
+                f"VALUES ('{name}', '{name}', '{name}@example.com', 'x', CURRENT_TIMESTAMP)")
+        conn.exec_driver_sql(
+            "INSERT INTO tasks (title, created_at, updated_at, owner_id) SELECT 't', CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP, id FROM users WHERE username = 'many'")
+        conn.exec_driver_sql(
+            "INSERT INTO tasks (title, created_at, updated_at, owner_id) SELECT 'u', CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP, id FROM users WHERE username = 'many'")
+    flask_db(empty_database, "upgrade")
+    with engine.connect() as conn:
+        counts = dict(conn.exec_driver_sql("SELECT username, task_count FROM users").all())
+    engine.dispose()
+    assert counts == {"many": 2, "none": 0}

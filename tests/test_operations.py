@@ -123,10 +123,18 @@ def test_every_command_has_help(app, command):
     assert result.exit_code == 0 and "Usage:" in result.output
 
 
-def test_readyz_is_503_when_redis_is_configured_and_away(make_app):
-    client = make_app(REDIS_URL="redis://127.0.0.1:1/0").test_client()
+def test_redis_away_neither_stops_the_service_nor_forgets_a_logout(make_app):
+    """Redis holds rate-limit counters only, which fall back to each worker's memory: the pod stays
+    ready, limits still count, and logouts, kept in the database, still hold."""
+    client = make_app(REDIS_URL="redis://127.0.0.1:1/0", RATELIMIT_ENABLED="true").test_client()
     response = client.get("/readyz")
-    assert response.status_code == 503 and response.get_json() == {"detail": "Service temporarily unavailable"}
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    assert client.post("/api/v1/auth/signup", json={
+        "username": "away", "email": "away@example.com", "password": "away password"}).status_code == 201
+    tokens = client.post("/api/v1/auth/login", json={"email": "away@example.com", "password": "away password"})
+    headers = {"Authorization": "Bearer " + tokens.get_json()["access_token"]}
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    assert client.get("/api/v1/users/me", headers=headers).status_code == 401
 
 
 def test_database_errors_in_logs_show_no_values(make_app, capsys):

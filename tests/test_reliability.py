@@ -22,25 +22,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Task
-from tests.conftest import ROOT, free_port
+from tests.conftest import PRODUCTION_KEY, ROOT, free_port, together
 from tests.http import call
-
-
-def together(count, work):
-    """Run ``work(n)`` in ``count`` threads released at once; returns their results."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(n):
-        barrier.wait()
-        results[n] = work(n)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def account(base, name="racer"):
@@ -276,7 +259,7 @@ def worker_pids(master, expected=2):
 def test_database_outage_fails_fast_and_recovers_without_restart(serve, own_postgres):
     url, start, stop = own_postgres
     env = {k: v for k, v in os.environ.items()}
-    env.update(APP_ENV="production", DATABASE_URL=url, JWT_SECRET_KEY="o" * 32)
+    env.update(APP_ENV="production", DATABASE_URL=url, JWT_SECRET_KEY=PRODUCTION_KEY)
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
                    check=True, capture_output=True, timeout=60)
     base = serve(workers=2, DATABASE_URL=url, DB_CONNECT_TIMEOUT="2")

@@ -3,6 +3,16 @@
 Exercises the spec's whole flow over real HTTP, as a front end would.
 """
 
+import http.client
+import json
+import re
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import free_port
 from tests.http import call
 
 
@@ -45,3 +55,52 @@ def test_a_long_query_string_is_refused_in_json_not_by_gunicorn(serve):
                                   token=token["access_token"])
     assert status == 422
     assert body["detail"] == "Validation error" and list(body["errors"]) == ["limit"]
+
+
+def raw_get(base, path, token=None):
+    """GET ``path`` exactly as written, with no client tidying it up first: (status, JSON body)."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+    response = connection.getresponse()
+    status, body = response.status, response.read()
+    connection.close()
+    return status, json.loads(body) if body else None
+
+
+def test_metrics_are_served_on_their_own_port_with_every_workers_counts(serve):
+    """Issue 18: /metrics answered anyone on the API's port; now gunicorn's master serves every
+    worker's counts on METRICS_PORT, and the API's port has no such route, however it is spelt."""
+    metrics_port = free_port()
+    base = serve(workers=2, METRICS_PORT=str(metrics_port))
+    user = {"username": "metered", "email": "metered@example.com", "password": "long enough"}
+    assert call(base, "POST", "/auth/signup", user)[0] == 201
+    token = call(base, "POST", "/auth/login", {"email": user["email"], "password": user["password"]})[1]["access_token"]
+
+    for path in ("/metrics", "//metrics", "/%6detrics", "/metrics/", "//api/v1/tasks", "/api%2Fv1/tasks",
+                 "/api/v1%2ftasks", "//api//v1/tasks", "/api/v1/tasks%2F"):
+        assert raw_get(base, path, token) == (404, {"detail": "Not Found"}), path
+    assert raw_get(base, "/api/v1/tasks", token) == (200, [])  # the control
+    assert raw_get(base, f"{base}/api/v1/tasks", token) == (200, [])  # the absolute form is no doubled slash
+
+    for _ in range(12):  # new connections, spread over both workers
+        assert call(base, "GET", "/healthz", prefix="")[0] == 200
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    counted = re.search(r'taskapi_http_request_duration_seconds_count\{[^}]*url_rule="/healthz"[^}]*\} (\S+)', metrics)
+    assert counted and float(counted.group(1)) == 12.0  # every worker's requests, added up by the master
+    assert re.search(r'taskapi_http_request_duration_seconds_count\{[^}]*status="404"', metrics)
+
+
+def test_a_metrics_port_in_use_stops_the_start(serve):
+    """The port is taken (another server, a second copy): gunicorn stops, rather than serve without metrics."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        try:  # the API's port is bound before the metrics' port is tried: it may answer for a moment
+            serve(workers=1, METRICS_PORT=str(taken.getsockname()[1]))
+        except pytest.fail.Exception:
+            pass
+        master = serve.processes[-1]
+        assert master.wait(timeout=30) != 0
+    time.sleep(0.2)  # the last of its log
+    assert "Address already in use" in b"".join(master.log).decode()

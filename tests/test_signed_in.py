@@ -3,11 +3,11 @@
 import jwt as pyjwt
 import pytest
 from flask_jwt_extended.exceptions import NoAuthorizationError
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, insert, or_, select
 
 from app.errors import APIError
 from app.models import tasks, users
-from app.signed_in import SignedInUser, owned
+from app.signed_in import OWNER, SignedInUser, owned
 from app.tasks import store
 from app.users import store as accounts
 from tests.conftest import counted
@@ -86,19 +86,54 @@ def test_a_statement_that_does_not_keep_to_the_users_rows_is_refused(app, alice,
     assert statements == []
 
 
+ACCESS_ROUTES = [("GET", "/api/v1/users/me"), ("GET", TASKS), ("GET", f"{TASKS}/1"), ("POST", TASKS),
+                 ("DELETE", f"{TASKS}/1"), ("POST", "/api/v1/auth/logout")]
+MISSING = object()
+
+
+def resigned(app, token, claims):
+    """``token`` with ``claims`` changed (MISSING: left out), signed with the server's key."""
+    good = pyjwt.decode(token, options={"verify_signature": False})
+    changed = {name: value for name, value in {**good, **claims}.items() if value is not MISSING}
+    return pyjwt.encode(changed, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+
+
 @pytest.mark.parametrize("claims", [
-    {"ver": [1]}, {"ver": "1"}, {"ver": 1.0}, {"ver": True}, {"ver": None}, {"ver": 2**40},
-    {"sid": 7}, {"sid": None}, {"sub": 7}, {"sub": "٣"}, {"sub": "0"},
+    {"ver": [1]}, {"ver": "1"}, {"ver": 1.0}, {"ver": True}, {"ver": None}, {"ver": 2**40}, {"ver": MISSING},
+    {"sid": 7}, {"sid": None}, {"sid": ["a-session"]}, {"sid": "x" * 37}, {"sid": ""}, {"sid": MISSING},
+    {"sub": 7}, {"sub": "٣"}, {"sub": "0"}, {"sub": "12345678901"},
+    {"exp": MISSING}, {"exp": "9999999999"}, {"exp": True}, {"exp": 2**40},
+    {"sxp": MISSING}, {"sxp": "9999999999"}, {"sxp": [1]}, {"sxp": -1}, {"sxp": 2**40},
+    {"type": MISSING}, {"type": "refresh"}, {"type": "other"}, {"type": ["access"]},
 ])
-def test_claims_of_another_type_are_401_before_any_statement(app, client, alice, claims, statements):
-    """Signed with the server's key but not as we issue them: 401, never a database error."""
-    good = pyjwt.decode(alice["Authorization"].split()[1], options={"verify_signature": False})
-    token = pyjwt.encode({**good, **claims}, app.config["JWT_SECRET_KEY"], algorithm="HS256")
-    for path in ("/api/v1/users/me", TASKS, f"{TASKS}/1"):
-        response = client.get(path, headers={"Authorization": f"Bearer {token}"})
+def test_access_token_claims_of_another_type_are_401_before_any_statement(app, client, alice, claims, statements):
+    """Signed with the server's key but not as we issue them: 401, never a database error (whose log
+    line would show the value), and a token that never expires is no token."""
+    token = resigned(app, alice["Authorization"].split()[1], claims)
+    for method, path in ACCESS_ROUTES:
+        response = client.open(path, method=method, json={"title": "t"} if method == "POST" else None,
+                               headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401, (path, claims)
         assert response.get_json() == {"detail": "Not authenticated"}
     assert statements == []
+
+
+@pytest.mark.parametrize("claims", [
+    {"jti": MISSING}, {"jti": 5}, {"jti": ["x"]}, {"jti": "x" * 37}, {"exp": MISSING}, {"exp": 1.5e10},
+    {"ver": "1"}, {"sid": {"a": 1}}, {"type": MISSING}, {"type": "access"},
+])
+def test_refresh_token_claims_of_another_type_are_401_before_any_statement(app, client, auth, claims, statements):
+    auth.signup()
+    refresh = auth.login().get_json()["refresh_token"]
+    statements.clear()
+    response = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {resigned(app, refresh, claims)}"})
+    assert response.status_code == 401 and response.get_json() == {"detail": "Not authenticated"}
+    assert statements == []
+
+
+def test_the_control_a_token_signed_the_same_way_unchanged_works(app, client, alice):
+    token = resigned(app, alice["Authorization"].split()[1], {})
+    assert client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def test_an_update_never_sets_a_column_that_only_a_parameter_names(app, alice, alices_task, statements):
@@ -109,3 +144,17 @@ def test_an_update_never_sets_a_column_that_only_a_parameter_names(app, alice, a
             user.write(store._update(frozenset({"title"}), None), task_id=alices_task["id"], now=None,
                        new_title="renamed", owner_id=12345)
     assert not any(statement.startswith("UPDATE tasks") for statement in statements)
+
+
+def test_a_task_is_added_or_removed_only_through_write_which_counts_it(app, alice, alices_task, statements):
+    """users.task_count moves in SignedInUser.write alone: a DELETE of tasks through rows, or an
+    INSERT or DELETE that does not return its rows (so that they could not be counted), never runs."""
+    with app.test_request_context(f"{TASKS}/{alices_task['id']}", method="DELETE", headers=alice):
+        user = signed_in()
+        with pytest.raises(ValueError, match="through SignedInUser.write"):
+            user.rows(tasks.delete().where(owned(tasks), tasks.c.id == alices_task["id"]).returning(tasks.c.id))
+        with pytest.raises(ValueError, match="must return them"):
+            user.write(tasks.delete().where(owned(tasks), tasks.c.id == alices_task["id"]))
+        with pytest.raises(ValueError, match="must return them"):
+            user.write(insert(tasks).values(owner_id=OWNER))
+    assert statements == []

@@ -56,7 +56,7 @@ def _b64(data):
 def _token(app, **kwargs):
     """A token signed with the app's key, in a session like the ones login starts."""
     with app.app_context():
-        return create_access_token(additional_claims={"sid": "a-session", "ver": 1}, **kwargs)
+        return create_access_token(additional_claims={"sid": "a-session", "ver": 1, "sxp": 2**32}, **kwargs)
 
 
 def _user_id(client, headers):

@@ -10,7 +10,7 @@ from ..idempotency import idempotent, signup_scope
 from ..revocation import revoke_session
 from ..schemas import (DetailSchema, IdempotencyHeaders, LoginSchema, MessageSchema, PasswordResetRequestSchema,
                        PasswordResetSchema, SignupSchema, TokenSchema)
-from ..tokens import issue_tokens, refresh_access_token
+from ..tokens import issue_tokens
 from ..users import store as accounts
 
 bp = ApiBlueprint("auth", __name__, url_prefix="/auth",
@@ -64,8 +64,12 @@ def login(credentials):
 @bp.response(200, TokenSchema)
 @bp.alt_response(429, response="TOO_MANY_REQUESTS")
 def refresh(user):
-    """Exchange a refresh token (as the bearer token) for a new access token."""
-    return refresh_access_token(user)
+    """Exchange a refresh token (as the bearer token) for a new access token and a new refresh token.
+
+    The refresh token presented is used up: keep the new one in its place.
+    Presenting a used one again ends the whole login (every token of it): 401.
+    """
+    return accounts.refresh_session(user)
 
 
 @bp.post("/logout")

@@ -13,6 +13,7 @@ from ..schemas import (
     TaskUpdateSchema,
     WriteConditionHeaders,
 )
+from ..tokens import verified_user_key
 from . import store, sync
 from .paging import LIST_HEADERS, sends_page
 from .versions import ETAG_HEADER, IF_NONE_MATCH, conditional_get, sends_etag
@@ -21,13 +22,22 @@ bp = ApiBlueprint("tasks", __name__, url_prefix="/tasks", description="The signe
 bp.after_request(conditional_get)
 
 
+def write_budget():
+    """Creates, updates and deletes share one budget per user (RATELIMIT_TASK_WRITES), inside
+    login_required: the user is the verified token's, and a bad token gets its 401 first."""
+    return bp.rate_limit("RATELIMIT_TASK_WRITES", scope="task-writes", key_func=verified_user_key)
+
+
 @bp.post("")
 @bp.login_required()
+@write_budget()
 @bp.arguments(TaskCreateSchema)
 @bp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
 @idempotent(user_scope)
 @bp.response(201, TaskSchema, headers=ETAG_HEADER)
-@bp.alt_response(409, response="CONFLICT", description="The same Idempotency-Key is still in progress")
+@bp.alt_response(409, response="CONFLICT", description="Task limit reached (MAX_TASKS_PER_USER), or the same "
+                 "Idempotency-Key is still in progress")
+@bp.alt_response(429, response="TOO_MANY_REQUESTS", description="Over the user's write budget (RATELIMIT_TASK_WRITES)")
 @sends_etag
 def create_task(user, fields, **_headers):
     """Create a task; with an Idempotency-Key, a retry answers the first result and creates nothing."""
@@ -61,11 +71,13 @@ def get_task(user, task_id):
 
 @bp.route("/<int(signed=True):task_id>", methods=["PUT", "PATCH"])
 @bp.login_required()
+@write_budget()
 @bp.arguments(TaskUpdateSchema)
 @bp.arguments(WriteConditionHeaders, location="headers", as_kwargs=True)
 @bp.response(200, TaskSchema, headers=ETAG_HEADER)
 @bp.alt_response(404, response="NOT_FOUND")
 @bp.alt_response(412, response="PRECONDITION_FAILED", description="The task is not at the version asked for")
+@bp.alt_response(429, response="TOO_MANY_REQUESTS", description="Over the user's write budget (RATELIMIT_TASK_WRITES)")
 @sends_etag
 def update_task(user, changes, task_id, **versions):
     """Change the fields sent; the others keep their values (PUT and PATCH alike)."""
@@ -74,10 +86,12 @@ def update_task(user, changes, task_id, **versions):
 
 @bp.delete("/<int(signed=True):task_id>")
 @bp.login_required()
+@write_budget()
 @bp.arguments(WriteConditionHeaders, location="headers", as_kwargs=True)
 @bp.response(204)
 @bp.alt_response(404, response="NOT_FOUND")
 @bp.alt_response(412, response="PRECONDITION_FAILED", description="The task is not at the version asked for")
+@bp.alt_response(429, response="TOO_MANY_REQUESTS", description="Over the user's write budget (RATELIMIT_TASK_WRITES)")
 def delete_task(user, task_id, **versions):
     store.remove(user, task_id, **versions)
 

@@ -10,6 +10,7 @@ missing one.
 from collections import namedtuple
 from functools import lru_cache
 
+from flask import current_app
 from sqlalchemy import bindparam, case, delete, false, insert, null, select, update
 
 from ..connections import run
@@ -34,8 +35,11 @@ DELETE = delete(tasks).where(owned(tasks), tasks.c.id == TASK_ID).returning(task
 
 
 def create(user, fields):
-    """A new task of the user's, with ``fields`` (TaskCreateSchema's)."""
-    return user.write(CREATE, **new_task_values(fields))[0]
+    """A new task of the user's, with ``fields`` (TaskCreateSchema's); 409 past MAX_TASKS_PER_USER."""
+    task = user.write(CREATE, **new_task_values(fields))[0]
+    if user.task_count > current_app.config["MAX_TASKS_PER_USER"]:  # counted with the write, not by a COUNT
+        raise APIError(409, "Task limit reached")  # nothing commits: the new task goes with the refusal
+    return task
 
 
 def one(user, task_id):

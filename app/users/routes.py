@@ -2,35 +2,27 @@
 
 from ..blueprint import ApiBlueprint, body_fields
 from ..schemas import AccountUpdateSchema, CurrentPasswordSchema, PasswordChangeSchema, UserSchema
-from ..tokens import bearer_subject
+from ..tokens import verified_user_key
 from . import store
 
 bp = ApiBlueprint("users", __name__, url_prefix="/users", description="The signed-in user's account.")
 
 
-def account_key():
-    """Rate-limit key: the user the bearer token names, so that one user's limit never slows another."""
-    return f"account:{bearer_subject()}"
-
-
-def not_signed_in():
-    """A token that does not verify counts against no one: it gets its 401, and no password is checked."""
-    return bearer_subject() is None
-
-
 def checks_no_password():
     """A PATCH that neither moves the e-mail address nor gives ``current_password`` checks no password."""
-    return not_signed_in() or not body_fields().keys() & {"email", "current_password"}
+    return not body_fields().keys() & {"email", "current_password"}
 
 
-def limited_per_user(setting, *, exempt_when=not_signed_in, **options):
-    return bp.rate_limit(setting, key_func=account_key, exempt_when=exempt_when, **options)
+def limited_per_user(setting, **options):
+    """Keyed by the verified token's user: one user's limit never slows another, and a token
+    that does not verify gets its 401 before it counts against anyone."""
+    return bp.rate_limit(setting, key_func=verified_user_key, **options)
 
 
-def password_checks(*, exempt_when=not_signed_in):
+def password_checks(**options):
     """The limit on checks of current_password: one budget per user, whichever route they come by (guesses spread
     over three routes count together), counted before the check (concurrent guesses cannot slip past)."""
-    return limited_per_user("RATELIMIT_ACCOUNT_PASSWORD", exempt_when=exempt_when, scope="account-password")
+    return limited_per_user("RATELIMIT_ACCOUNT_PASSWORD", scope="account-password", **options)
 
 
 @bp.get("/me")

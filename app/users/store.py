@@ -3,7 +3,7 @@
 import hashlib
 import secrets
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import String, bindparam, delete, func, insert, or_, select, update
@@ -12,9 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from ..connections import run
 from ..errors import APIError
 from ..extensions import db
-from ..models import UTCDateTime, new_account_values, password_resets, username_key, users, utcnow
+from ..models import UTCDateTime, new_account_values, password_resets, token_families, username_key, users, utcnow
 from ..passwords import hash_password, password_matches
+from ..revocation import revoke_reused_session
 from ..signed_in import owned
+from ..tokens import new_token_id, session_tokens
 
 BY_EMAIL = select(users).where(users.c.email == bindparam("email"))
 CREATE = insert(users).returning(users.c.id)
@@ -31,6 +33,12 @@ SET_PASSWORD = update(users).where(owned(users)).values(
 CHANGE_PASSWORD = SET_PASSWORD.where(users.c.hashed_password == bindparam("verified_hash"))
 # Tasks, tombstones and reset links go with the account (ON DELETE CASCADE).
 DELETE_ACCOUNT = delete(users).where(owned(users)).returning(users.c.id)
+# The refresh token presented is the session's current one: the new one takes its place (one of two racing wins).
+ROTATE = (update(token_families)
+          .where(owned(token_families), token_families.c.id == bindparam("session_id"),
+                 token_families.c.jti == bindparam("presented_jti"))
+          .values(jti=bindparam("new_jti")).returning(token_families.c.id))
+FIRST_ROTATION = insert(token_families)
 
 # Reset links. Asking for one runs the same two statements whether or not the address has an account
 # (they then change nothing), so the answer takes as long either way: the account's older links go (and
@@ -122,6 +130,24 @@ def reset_password(token, new_password):
     if not run(SET_PASSWORD, {**owner, "new_hash": new_hash}):  # the account was deleted meanwhile
         raise APIError(400, "Reset link is invalid or has expired")
     run(FORGET_RESETS, owner)
+def refresh_session(user):
+    """New tokens for the session of ``user``'s refresh token, which is used up (RFC 9700, 4.14).
+
+    One UPDATE, with the user's check in it. A session that never refreshed
+    has no row yet (its login's token is its only one): its first refresh
+    inserts it, and two racing meet on its primary key. A refresh token that
+    is not the session's current one was used before: the session is revoked
+    (app/revocation.py), every token of it, and the answer is 401.
+    """
+    token_id = new_token_id()
+    if not user.rows(ROTATE, presented_jti=user.token_id, new_jti=token_id):
+        # (rows answered 401 already if the user is not signed in)
+        try:
+            run(FIRST_ROTATION, {"id": user.session_id, "owner_id": user.id, "jti": token_id,
+                                 "expires_at": datetime.fromtimestamp(user.session_ends, timezone.utc)})
+        except IntegrityError:  # the session has refreshed before: this token is used up
+            raise revoke_reused_session(user) from None
+    return session_tokens(user.id, user.session_id, user.version, user.session_ends, token_id)
 
 
 def all_accounts():
