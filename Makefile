@@ -6,16 +6,34 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: install run migrate test bench soak clean
+.PHONY: install run migrate test bench soak clean lock
 
-install: $(VENV)/.installed
+# Two sets, both pinned: requirements.txt is what the service runs on (make run,
+# the image); requirements-dev.txt adds the tests' and tools' (make test).
+PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+install: $(VENV)/.installed-dev
+
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+
+$(VENV)/.installed-runtime: requirements.txt | $(VENV)/bin/python
+	$(PIP_INSTALL) -r requirements.txt
 	touch $@
 
-migrate: install
+$(VENV)/.installed-dev: requirements-dev.txt | $(VENV)/bin/python
+	$(PIP_INSTALL) -r requirements-dev.txt
+	touch $@
+
+# Re-pins both sets from requirements.in and requirements-dev.in, keeping every
+# pin that still fits. A package to its newest version: make lock UPGRADE=flask
+lock: install
+	$(BIN)/uv pip compile --quiet --python $(BIN)/python --custom-compile-command "make lock" \
+		$(foreach package,$(UPGRADE),--upgrade-package $(package)) -o requirements.txt requirements.in
+	$(BIN)/uv pip compile --quiet --python $(BIN)/python --custom-compile-command "make lock" \
+		$(foreach package,$(UPGRADE),--upgrade-package $(package)) -o requirements-dev.txt requirements-dev.in
+
+migrate: $(VENV)/.installed-runtime
 	$(BIN)/flask --app wsgi db upgrade
 
 # Serves on 127.0.0.1:$(PORT) with the image's gunicorn.conf.py; with no

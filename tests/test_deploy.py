@@ -68,6 +68,16 @@ def fresh_venv(tmp_path_factory):
     return venv
 
 
+def test_the_image_installs_the_runtime_set_complete_and_nothing_else(fresh_venv):
+    pip = [str(fresh_venv / "bin" / "pip"), "--disable-pip-version-check"]
+    # Installed with --no-deps, as the image does: every dependency must be pinned too.
+    subprocess.run([*pip, "check"], check=True, capture_output=True, timeout=120)
+    installed = {line.split("==")[0].lower() for line in subprocess.run(
+        [*pip, "freeze", "--all"], check=True, capture_output=True, text=True, timeout=120).stdout.split()}
+    assert {"flask", "gunicorn", "psycopg2-binary"} <= installed
+    assert not installed & {"playwright", "numpy", "matplotlib", "pytest", "python-dotenv", "uv"}
+
+
 def test_the_image_start_command_serves(fresh_venv, empty_database, tmp_path):
     srv = tmp_path / "srv"
     srv.mkdir()
