@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# No command here reads a .env file: settings come from the environment alone.
+# (The flask CLI loads one whenever python-dotenv is installed, as the
+# development set installs it; gunicorn never does. Both must see the same.)
+export FLASK_SKIP_DOTENV := 1
 
 .PHONY: install run migrate test bench soak clean lock
 

@@ -28,6 +28,8 @@ from config import database_url as config_database_url
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/taskapi_test"
 ROOT = Path(__file__).resolve().parent.parent
+# The flask commands the tests start read no .env, however pytest was started (as under make).
+os.environ["FLASK_SKIP_DOTENV"] = "1"
 # Redis for the tests that need one (revocations, shared rate limits): its database 15.
 REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
 
