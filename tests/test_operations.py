@@ -151,7 +151,20 @@ def test_seed_applies_the_signup_rules(app, options, problem):
     assert result.exit_code == 1 and problem in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("command", [["users", "create"], ["users", "list"], ["tokens", "purge"], ["seed"]])
+def test_maintenance_runs_every_purge_even_when_one_fails(make_app):
+    """The database away: each purge is tried and logged, and the exit status tells the scheduler."""
+    app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
+    result = run(app, "maintenance", "run")
+    assert result.exit_code == 1 and "failed: tokens, idempotency, tombstones" in result.output
+    logged = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    failures = [line for line in logged if line["message"].endswith("purge failed")]
+    assert [line["message"] for line in failures] == ["tokens purge failed", "idempotency purge failed",
+                                                      "tombstones purge failed"]
+    assert all("OperationalError" in line["exception"] for line in failures)
+
+
+@pytest.mark.parametrize("command", [["users", "create"], ["users", "list"], ["tokens", "purge"], ["seed"],
+                                     ["maintenance", "run"]])
 def test_every_command_has_help(app, command):
     result = run(app, *command, "--help")
     assert result.exit_code == 0 and "Usage:" in result.output
