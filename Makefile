@@ -10,7 +10,7 @@ PORT ?= 5000
 # development set installs it; gunicorn never does. Both must see the same.)
 export FLASK_SKIP_DOTENV := 1
 
-.PHONY: install run migrate test bench soak clean lock
+.PHONY: install run dev migrate test bench soak clean lock
 
 # Two sets, both pinned: requirements.txt is what the service runs on (make run,
 # the image); requirements-dev.txt adds the tests' and tools' (make test).
@@ -44,6 +44,11 @@ migrate: $(VENV)/.installed-runtime
 # DATABASE_URL, on instance/app.db (SQLite).
 run: migrate
 	HOST=127.0.0.1 PORT=$(PORT) $(BIN)/gunicorn --config gunicorn.conf.py wsgi:app
+
+# The development loop: Flask's server, reloading on every change, with the
+# debugger, on the same database as make run.
+dev: migrate
+	$(BIN)/flask --app wsgi run --debug --port $(PORT)
 
 # The suite on PostgreSQL when one answers on 127.0.0.1:5432 or TEST_DATABASE_URL
 # names one (SQLite otherwise), then again on SQLite; coverage counts both runs.

@@ -16,12 +16,14 @@ def make(*args, cwd=ROOT):
                           timeout=120)
 
 
-def test_make_run_installs_the_runtime_requirements_alone(tmp_path):
+def test_make_run_and_dev_install_the_runtime_requirements_alone(tmp_path):
     """In a fresh clone (no virtualenv yet), as `make -n` tells without doing it."""
     fresh = f"VENV={tmp_path / 'venv'}"
     run = make("-n", "run", fresh).stdout
     assert "-r requirements.txt" in run and "requirements-dev" not in run
     assert "gunicorn --config gunicorn.conf.py wsgi:app" in run
+    dev = make("-n", "dev", fresh).stdout
+    assert "-r requirements.txt" in dev and "requirements-dev" not in dev and "flask --app wsgi run --debug" in dev
     test = make("-n", "test", fresh).stdout
     assert "-r requirements-dev.txt" in test
 
