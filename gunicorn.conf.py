@@ -70,7 +70,8 @@ class JSONLogger(Logger):
 
     def setup(self, cfg):
         super().setup(cfg)
-        from app.observability import JSONFormatter, configure_logging  # after PROMETHEUS_MULTIPROC_DIR is set above
+        # Imported here, after PROMETHEUS_MULTIPROC_DIR is set above.
+        from app.observability import JSONFormatter, configure_logging
 
         for handler in self.error_log.handlers:
             handler.setFormatter(JSONFormatter())

@@ -1,8 +1,8 @@
 """Request ids, structured logs and Prometheus metrics.
 
 Every response carries ``X-Request-ID``: the client's (or the proxy's) when it
-is sane, else a new one. Every log line, the libraries' too, is one JSON object
-that carries it, so a client's report and the server's logs meet on one id. ``/metrics`` counts
+is sane, else a new one. Every log line is one JSON object that carries it, so
+a client's report and the server's logs meet on one id. ``/metrics`` counts
 requests and their latency by route and status, added up over every gunicorn
 worker (prometheus_client's multiprocess mode, set up in gunicorn.conf.py).
 """
