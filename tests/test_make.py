@@ -35,7 +35,8 @@ def test_a_dotenv_file_is_read_by_no_command(tmp_path):
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
         copy(ROOT / name, tmp_path / name)
     (tmp_path / ".env").write_text("APP_ENV=bogus\nDATABASE_URL=postgresql://nobody@127.0.0.1:1/elsewhere\n")
-    settings = ("APP_ENV", "DATABASE_URL", "MIGRATIONS_DATABASE_URL", "FLASK_SKIP_DOTENV", "PROMETHEUS_MULTIPROC_DIR")
+    settings = ("APP_ENV", "DATABASE_URL", "MIGRATIONS_DATABASE_URL", "FLASK_SKIP_DOTENV", "PROMETHEUS_MULTIPROC_DIR",
+                "COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")  # coverage: the copies are not the project's files
     env = {name: value for name, value in os.environ.items() if name not in settings}
     # The suite's virtualenv, taken as installed (-o: no pip run).
     result = subprocess.run(["make", "--no-print-directory", "-o", f"{VENV}/.installed-runtime", "migrate",
