@@ -81,14 +81,17 @@ def child_exit(server, worker):
 
 class JSONLogger(Logger):
     """Every line as a JSON object: the access log (with the response's
-    X-Request-ID) and gunicorn's own messages, like the app's."""
+    X-Request-ID), gunicorn's own messages and the libraries', like the app's."""
 
     def setup(self, cfg):
         super().setup(cfg)
-        from app.observability import JSONFormatter  # after PROMETHEUS_MULTIPROC_DIR is set above
+        # Imported here, after PROMETHEUS_MULTIPROC_DIR is set above.
+        from app.observability import JSONFormatter, configure_logging
 
         for handler in self.error_log.handlers:
             handler.setFormatter(JSONFormatter())
+        # The libraries' lines too, in the master (the workers inherit it).
+        configure_logging(self.loglevel)
 
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:

@@ -5,17 +5,17 @@ here could have been made through signup.
 """
 
 import click
+from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from . import idempotency
-from .password_reset import operator_reset_link
+from . import idempotency, revocation
 from .errors import APIError
 from .extensions import db
 from .models import new_account_values, utcnow
+from .password_reset import operator_reset_link
 from .passwords import hash_password
-from . import revocation
 from .schemas import SignupSchema
 from .tasks import store as task_store
 from .tasks import sync
@@ -35,6 +35,23 @@ def valid_signup(fields):
 tokens = AppGroup("tokens", help="Token revocations.")
 idempotency_keys = AppGroup("idempotency", help="Idempotency-Key records.")
 tombstones = AppGroup("tombstones", help="Deleted tasks remembered for syncing clients.")
+maintenance = AppGroup("maintenance", help="The scheduled upkeep: every purge.")
+
+# Every purge: the function that forgets, and how its result reads. Each runs in its own
+# transaction, alone (its group's command) or with the others (maintenance run).
+PURGES = {
+    "tokens": (revocation.purge, "purged {0[0]} expired revocations and {0[1]} expired token families"),
+    "idempotency": (idempotency.purge, "purged {} expired idempotency keys"),
+    "tombstones": (sync.purge_tombstones, "purged {} tombstones"),
+}
+
+
+def purge(name):
+    """Run one purge and commit it; returns the line that says what it forgot."""
+    forget, result = PURGES[name]
+    purged = forget()
+    db.session.commit()
+    return result.format(purged)
 
 
 @accounts_group.command("create")
@@ -77,25 +94,38 @@ def reset_link(email):
 @tokens.command("purge")
 def purge_tokens():
     """Forget revocations, and sessions' refresh tokens, once the sessions' tokens have expired anyway."""
-    revocations, families = revocation.purge()
-    db.session.commit()
-    click.echo(f"purged {revocations} expired revocations and {families} expired token families")
+    click.echo(purge("tokens"))
 
 
 @idempotency_keys.command("purge")
 def purge_idempotency_keys():
     """Forget Idempotency-Key records older than IDEMPOTENCY_TTL_SECONDS."""
-    purged = idempotency.purge()
-    db.session.commit()
-    click.echo(f"purged {purged} expired idempotency keys")
+    click.echo(purge("idempotency"))
 
 
 @tombstones.command("purge")
 def purge_tombstones():
     """Forget tasks deleted over SYNC_TOMBSTONE_DAYS ago (older sync cursors then get 410)."""
-    purged = sync.purge_tombstones()
-    db.session.commit()
-    click.echo(f"purged {purged} tombstones")
+    click.echo(purge("tombstones"))
+
+
+@maintenance.command("run")
+def run_maintenance():
+    """Every purge, for a daily schedule (the Kubernetes CronJob, compose's maintenance service).
+
+    Each result is a log line, JSON like the server's, for the scheduler's log.
+    A purge that fails is logged and the others still run; the exit status is then 1.
+    """
+    failed = []
+    for name in PURGES:
+        try:
+            current_app.logger.info(purge(name))
+        except Exception:  # whatever it was, the other purges need not wait for its fix
+            db.session.rollback()
+            current_app.logger.exception("%s purge failed", name)
+            failed.append(name)
+    if failed:
+        raise click.ClickException(f"failed: {', '.join(failed)}")
 
 
 @click.command("seed")
@@ -140,4 +170,5 @@ def init_cli(app):
     app.cli.add_command(tokens)
     app.cli.add_command(idempotency_keys)
     app.cli.add_command(tombstones)
+    app.cli.add_command(maintenance)
     app.cli.add_command(seed)

@@ -17,6 +17,7 @@ import sys
 from datetime import datetime, timezone
 
 from flask import g, has_request_context, request
+from flask.logging import default_handler
 from prometheus_client import CollectorRegistry
 from prometheus_flask_exporter import PrometheusMetrics
 
@@ -59,12 +60,36 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+class _JSONToStderr(logging.StreamHandler):
+    """JSON lines to sys.stderr as it is when each line is written, not when
+    the handler was made (pytest's capsys, for one, replaces it per test)."""
+
+    def __init__(self):
+        logging.Handler.__init__(self)
+        self.setFormatter(JSONFormatter())
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+
+def configure_logging(level):
+    """Every logger's lines as JSON on stderr, through one handler on the root logger.
+
+    The libraries' loggers (Flask-Limiter, SQLAlchemy's pool, werkzeug, alembic)
+    reach it by propagation, so their lines take the app's shape. Called by
+    create_app and by gunicorn's master; again is harmless: one handler stays.
+    """
+    root = logging.getLogger()
+    if not any(isinstance(handler, _JSONToStderr) for handler in root.handlers):
+        root.addHandler(_JSONToStderr())
+    root.setLevel(level)
+
+
 def init_observability(app):
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JSONFormatter())
-    app.logger.handlers[:] = [handler]
+    configure_logging(app.config["LOG_LEVEL"])
+    app.logger.removeHandler(default_handler)  # Flask's plain one, had the logger been made before
     app.logger.setLevel(app.config["LOG_LEVEL"])
-    app.logger.propagate = False
     app.after_request(add_request_id_header)
 
 

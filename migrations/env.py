@@ -1,5 +1,4 @@
 import logging
-from logging.config import fileConfig
 
 from flask import current_app
 from sqlalchemy import create_engine
@@ -11,10 +10,8 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-# Keep the loggers the app already set up (fileConfig would disable them).
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Log lines go through the app's JSON handler (create_app set up the root
+# logger); alembic.ini's plain-text logging would replace it.
 logger = logging.getLogger('alembic.env')
 
 

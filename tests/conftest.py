@@ -36,6 +36,8 @@ LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/taskapi_test"
 # A JWT_SECRET_KEY production accepts (made by secrets.token_urlsafe(48)), for the tests that start it.
 PRODUCTION_KEY = "PQKSnxXetac9wq8AXXraTNq_TGqBaxp5AAzGR0EqlNWL6XVpYgFW_-4n23jE7hSP"
 ROOT = Path(__file__).resolve().parent.parent
+# The flask commands the tests start read no .env, however pytest was started (as under make).
+os.environ["FLASK_SKIP_DOTENV"] = "1"
 # Redis for the tests that need one (shared rate limits, and that it holds no logout): its
 # database 15, or TEST_REDIS_URL's (so that two checkouts can run their suites side by side).
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"

@@ -6,6 +6,7 @@ in a fresh virtualenv with only requirements.txt installed.
 """
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -16,8 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
+from sqlalchemy import update
 
-from tests.conftest import PRODUCTION_KEY, ROOT, free_port
+from app.extensions import db
+from app.models import IdempotencyRecord, RevokedSession, TaskTombstone, utcnow
+from tests.conftest import PRODUCTION_KEY, ROOT, SHELL_SETTINGS, free_port
 
 BIN = Path(sys.executable).parent
 
@@ -44,7 +49,50 @@ def test_kubernetes_manifests_are_valid():
     manifests = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "deploy" / "k8s").glob("*.yaml"))
     manifests.remove("deploy/k8s/kustomization.yaml")  # kustomize's own file, not a resource
     output = run_tool("kubernetes-validate", "--strict", *manifests)
-    assert output.count("passed") == len(manifests) >= 7
+    assert output.count("passed") == len(manifests) >= 8
+
+
+def k8s(name):
+    return yaml.safe_load((ROOT / "deploy" / "k8s" / name).read_text())
+
+
+def maintenance_pod():
+    return k8s("maintenance-cronjob.yaml")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def test_the_maintenance_cronjob_is_secured_like_the_migration_job_and_applied():
+    job, cron = k8s("migration-job.yaml")["spec"]["template"]["spec"], maintenance_pod()
+    for key in ("securityContext", "automountServiceAccountToken", "restartPolicy"):
+        assert cron[key] == job[key]
+    (migrate,), (maintain,) = job["containers"], cron["containers"]
+    for key in ("image", "envFrom", "resources", "securityContext"):
+        assert maintain[key] == migrate[key]
+    assert "maintenance-cronjob.yaml" in k8s("kustomization.yaml")["resources"]
+    # compose runs the same command, daily.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert " ".join(maintain["command"]) in " ".join(compose["services"]["maintenance"]["entrypoint"])
+
+
+def test_the_maintenance_cronjob_runs_every_purge(app, app_env, client, alice):
+    """The CronJob's own command, on the suite's database: each purge forgets what has expired."""
+    task = client.post("/api/v1/tasks", json={"title": "x"}, headers={**alice, "Idempotency-Key": "k1"}).get_json()
+    assert client.delete(f"/api/v1/tasks/{task['id']}", headers=alice).status_code == 204
+    assert client.post("/api/v1/auth/logout", headers=alice).status_code == 204
+    with app.app_context():  # all three long expired
+        for expiring in (RevokedSession.expires_at, IdempotencyRecord.expires_at, TaskTombstone.deleted_at):
+            db.session.execute(update(expiring.class_).values({expiring: utcnow().replace(year=2000)}))
+        db.session.commit()
+
+    (container,) = maintenance_pod()["containers"]
+    command = [str(BIN / container["command"][0]), *container["command"][1:]]
+    env = {name: value for name, value in os.environ.items() if name not in SHELL_SETTINGS}
+    env.update(app_env, APP_ENV="production", JWT_SECRET_KEY=PRODUCTION_KEY)
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    logged = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert [line["message"] for line in logged if line["message"].startswith("purged")] == [
+        "purged 1 expired revocations and 0 expired token families", "purged 1 expired idempotency keys",
+        "purged 1 tombstones"]
 
 
 def image_files():
@@ -66,6 +114,16 @@ def fresh_venv(tmp_path_factory):
     subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "--no-deps",
                     "-r", str(ROOT / "requirements.txt")], check=True, timeout=600)
     return venv
+
+
+def test_the_image_installs_the_runtime_set_complete_and_nothing_else(fresh_venv):
+    pip = [str(fresh_venv / "bin" / "pip"), "--disable-pip-version-check"]
+    # Installed with --no-deps, as the image does: every dependency must be pinned too.
+    subprocess.run([*pip, "check"], check=True, capture_output=True, timeout=120)
+    installed = {line.split("==")[0].lower() for line in subprocess.run(
+        [*pip, "freeze", "--all"], check=True, capture_output=True, text=True, timeout=120).stdout.split()}
+    assert {"flask", "gunicorn", "psycopg2-binary"} <= installed
+    assert not installed & {"playwright", "numpy", "matplotlib", "pytest", "python-dotenv", "uv"}
 
 
 def test_the_image_start_command_serves(fresh_venv, empty_database, tmp_path):

@@ -1,5 +1,6 @@
 """The migrations build the schema the models describe, and can be undone."""
 
+import json
 import os
 import subprocess
 import sys
@@ -40,7 +41,10 @@ def tables(database_url):
 
 
 def test_upgrade_downgrade_upgrade(empty_database):
-    flask_db(empty_database, "upgrade")
+    upgraded = flask_db(empty_database, "upgrade").stderr.splitlines()
+    # alembic's lines are the app's JSON, not alembic.ini's plain text.
+    assert not [line for line in upgraded if "Running upgrade" in line and not line.startswith("{")]
+    assert any(json.loads(line)["message"].startswith("Running upgrade") for line in upgraded if line.startswith("{"))
     assert tables(empty_database) == {"users", "tasks", "task_tombstones", "revoked_sessions", "token_families",
                                       "idempotency_keys", "password_resets", "alembic_version"}
     flask_db(empty_database, "downgrade", "base")

@@ -1,12 +1,16 @@
 """Probes, request ids, structured logs and the operators' commands."""
 
 import json
+import logging
+import time
 
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Task, User
+from app.observability import JSONFormatter
+from tests.http import call
 
 
 def test_healthz_needs_no_database(make_app, capsys):
@@ -63,6 +67,37 @@ def test_log_level_comes_from_the_environment(make_app):
     assert make_app(LOG_LEVEL="warning").logger.level == 30
 
 
+def test_every_server_log_line_is_json_the_libraries_too(serve):
+    """A library's warning (Flask-Limiter's, as its Redis is away: it counts in memory meanwhile,
+    and said so to no one before) comes out as gunicorn's own lines and the app's do: JSON."""
+    base = serve(workers=1, RATELIMIT_ENABLED="true", RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    status, _, _ = call(base, "POST", "/auth/login", {"email": "eve@example.com", "password": "wrong password"},
+                        headers={"X-Request-ID": "limiter-away"})
+    assert status == 401
+    log = serve.processes[-1].log
+    deadline = time.monotonic() + 10
+    while not any(b"falling back" in line for line in log) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    logged = [json.loads(line) for line in list(log)]  # any line that is not JSON fails here
+    (warning,) = [line for line in logged if line["logger"] == "flask-limiter"]
+    assert {"level": "WARNING", "request_id": "limiter-away",
+            "message": "Rate limit storage unreachable - falling back to in-memory storage"}.items() <= warning.items()
+    assert any(line["logger"] == "gunicorn.error" and line["message"].startswith("Booting worker") for line in logged)
+
+
+def test_logging_is_set_up_once_however_many_apps(make_app, caplog):
+    for _ in range(3):
+        app = make_app()
+    assert [type(h.formatter) for h in logging.getLogger().handlers].count(JSONFormatter) == 1
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("kaput")
+
+    app.test_client().get("/boom")  # the app's lines reach the root logger: caplog sees them
+    assert [record.getMessage() for record in caplog.records if record.name == "app"] == ["unhandled error"]
+
+
 def run(app, *args, input=None):
     return app.test_cli_runner().invoke(args=list(args), input=input)
 
@@ -116,8 +151,20 @@ def test_seed_applies_the_signup_rules(app, options, problem):
     assert result.exit_code == 1 and problem in result.output and "Traceback" not in result.output
 
 
+def test_maintenance_runs_every_purge_even_when_one_fails(make_app):
+    """The database away: each purge is tried and logged, and the exit status tells the scheduler."""
+    app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
+    result = run(app, "maintenance", "run")
+    assert result.exit_code == 1 and "failed: tokens, idempotency, tombstones" in result.output
+    logged = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    failures = [line for line in logged if line["message"].endswith("purge failed")]
+    assert [line["message"] for line in failures] == ["tokens purge failed", "idempotency purge failed",
+                                                      "tombstones purge failed"]
+    assert all("OperationalError" in line["exception"] for line in failures)
+
+
 @pytest.mark.parametrize("command", [["users", "create"], ["users", "list"], ["users", "reset-link"], ["tokens", "purge"],
-                                     ["seed"]])
+                                     ["seed"], ["maintenance", "run"]])
 def test_every_command_has_help(app, command):
     result = run(app, *command, "--help")
     assert result.exit_code == 0 and "Usage:" in result.output

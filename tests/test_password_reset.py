@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import AuthActions, LogLines, free_port, wait_for
+from tests.conftest import PRODUCTION_KEY, AuthActions, LogLines, free_port, wait_for
 
 RESET = "/api/v1/auth/password-reset"
 CONFIRM = "/api/v1/auth/password-reset/confirm"
@@ -175,7 +175,7 @@ def test_with_no_mail_server_the_message_is_logged_as_one_json_line(app, client,
 
 
 def test_production_without_a_mail_server_logs_no_link(make_app):
-    app = make_app(APP_ENV="production", JWT_SECRET_KEY="p" * 32)
+    app = make_app(APP_ENV="production", JWT_SECRET_KEY=PRODUCTION_KEY)
     client = app.test_client()
     assert AuthActions(client).signup().status_code == 201
     with LogLines(app) as logs:
