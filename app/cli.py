@@ -10,10 +10,10 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from . import idempotency
-from .password_reset import operator_reset_link
 from .errors import APIError
 from .extensions import db
 from .models import new_account_values, utcnow
+from .password_reset import operator_reset_link
 from .passwords import hash_password
 from .revocation import revocations
 from .schemas import SignupSchema
