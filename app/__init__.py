@@ -42,7 +42,7 @@ def create_app():
     init_tokens(app)
     init_revocations(app)
     bcrypt.init_app(app)
-    init_limiter(app)  # its hooks only on blueprints with a limit
+    init_limiter(app)  # its hooks only on routes with a limit
     init_headers(app)
     init_mail(app)  # its thread starts with the first message, in the process that sends it
     if app.config["CORS_ORIGINS"]:

@@ -173,7 +173,7 @@ class Outbox:
 
     @staticmethod
     def _fields(mail):
-        # The request's id and the message's: no address, as no log line carries one.
+        # The request's id and the message's: no address or link (only development logs the whole message).
         return {"request_id": mail.request_id, "mail_id": mail.message_id, "template": mail.template}
 
 

@@ -125,7 +125,7 @@ def test_an_expired_link_is_refused(mailing, smtp):
     assert auth.signup().status_code == 201
     client.post(RESET, json={"email": "alice@example.com"})
     (message,) = mails(smtp, 1)
-    assert "1 minutes" in message.get_body(("plain",)).get_content()
+    assert "within 1 minute:" in message.get_body(("plain",)).get_content()
     time.sleep(1.1)
     response = client.post(CONFIRM, json={"token": token_of(message), "new_password": "battery staple"})
     assert response.status_code == 400 and response.get_json() == INVALID

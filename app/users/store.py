@@ -1,4 +1,5 @@
-"""Accounts: every statement on ``users`` that signs people up, logs them in or changes an account."""
+"""Accounts: every statement on ``users`` that signs people up, logs them in or changes an account, and on their
+password reset links."""
 
 import hashlib
 import secrets
