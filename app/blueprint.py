@@ -114,13 +114,15 @@ class ApiBlueprint(flask_smorest.Blueprint):
             return self.doc(security=[{"bearerAuth": []}])(view)
         return decorator
 
-    def rate_limit(self, setting, *, scope=None, **options):
+    def rate_limit(self, setting, *, scope=None, every_answer=True, **options):
         """Limit the route by the Flask-Limiter string in ``setting`` (read at request time, see config.py).
 
         Routes limited with one ``scope`` share one budget (per key: by default
         the client's address; ``key_func`` names another). The limit is
         checked by the limiter's decorator, and its headers added by its hook
         run for this request alone: other routes pay nothing (app/extensions.py).
+        The headers (X-RateLimit-*, and Retry-After on a 429) read the limiter's
+        storage once more: with ``every_answer=False`` only a 429 has them.
         """
         value = lambda: current_app.config[setting]  # noqa: E731
         limit = limiter.shared_limit(value, scope, **options) if scope else limiter.limit(value, **options)
@@ -132,14 +134,21 @@ class ApiBlueprint(flask_smorest.Blueprint):
 
             @wraps(limited)
             def wrapper(*args, **kwargs):
-                headers = current_app.extensions["rate_limit_headers"]
-                if headers is not None:  # (none while the limiter is disabled)
-                    after_this_request(headers)
+                if current_app.extensions["rate_limit_headers"] is not None:  # (none while the limiter is disabled)
+                    after_this_request(_rate_limit_headers if every_answer else _rate_limit_headers_on_429)
                 return limited(*args, **kwargs)
 
             wrapper._rate_limit_headers = True
             return wrapper
         return decorator
+
+
+def _rate_limit_headers(response):
+    return current_app.extensions["rate_limit_headers"](response)
+
+
+def _rate_limit_headers_on_429(response):
+    return _rate_limit_headers(response) if response.status_code == 429 else response
 
 
 def _signed_in(view, refresh):

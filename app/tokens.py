@@ -144,7 +144,9 @@ def _as_issued(claims, refresh):
     compared by type.)
     """
     subject = claims.get("sub")
-    return (isinstance(subject, str) and subject.isascii() and subject.isdigit() and 1 <= int(subject) <= MAX_ID
+    # (int() of a few thousand digits raises: the length first.)
+    return (type(subject) is str and len(subject) <= 10 and subject.isascii() and subject.isdigit()
+            and 1 <= int(subject) <= MAX_ID
             and _text_id(claims.get("sid")) and _whole(claims.get("ver"), MAX_ID) and _whole(claims.get("exp"), LATEST)
             and (_text_id(claims.get("jti")) if refresh else _whole(claims.get("sxp"), LATEST)))
 

@@ -101,7 +101,7 @@ def resigned(app, token, claims):
 @pytest.mark.parametrize("claims", [
     {"ver": [1]}, {"ver": "1"}, {"ver": 1.0}, {"ver": True}, {"ver": None}, {"ver": 2**40}, {"ver": MISSING},
     {"sid": 7}, {"sid": None}, {"sid": ["a-session"]}, {"sid": "x" * 37}, {"sid": ""}, {"sid": MISSING},
-    {"sub": 7}, {"sub": "٣"}, {"sub": "0"}, {"sub": "12345678901"},
+    {"sub": 7}, {"sub": "٣"}, {"sub": "0"}, {"sub": "12345678901"}, {"sub": "9" * 5000}, {"sub": MISSING},
     {"exp": MISSING}, {"exp": "9999999999"}, {"exp": True}, {"exp": 2**40},
     {"sxp": MISSING}, {"sxp": "9999999999"}, {"sxp": [1]}, {"sxp": -1}, {"sxp": 2**40},
     {"type": MISSING}, {"type": "refresh"}, {"type": "other"}, {"type": ["access"]},
