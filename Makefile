@@ -10,7 +10,7 @@ PORT ?= 5000
 # development set installs it; gunicorn never does. Both must see the same.)
 export FLASK_SKIP_DOTENV := 1
 
-.PHONY: install run dev migrate test bench soak clean lock
+.PHONY: install run dev migrate lint format test bench soak clean lock
 
 # Two sets, both pinned: requirements.txt is what the service runs on (make run,
 # the image); requirements-dev.txt adds the tests' and tools' (make test).
@@ -52,7 +52,16 @@ dev: migrate
 
 # The suite on PostgreSQL when one answers on 127.0.0.1:5432 or TEST_DATABASE_URL
 # names one (SQLite otherwise), then again on SQLite; coverage counts both runs.
-test: install
+# ruff, configured in pyproject.toml: lint findings and unformatted files fail (make format fixes both where it can).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
 	$(BIN)/python -m pytest --cov --cov-report=
 	TEST_DATABASE_URL=sqlite $(BIN)/python -m pytest --cov --cov-append --cov-report=term --cov-fail-under=95
 

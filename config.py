@@ -21,10 +21,12 @@ MIN_SECRET_BYTES = 32  # HS256 wants a key at least as long as its 256-bit outpu
 # times log2 of its distinct characters), and none of the placeholders this repository
 # ships or shipped (tests/test_config.py reads each from its file).
 MIN_SECRET_BITS = 128
-PLACEHOLDER_SECRETS = frozenset({
-    "compose-development-secret-not-for-production-0123456789",  # docker-compose.yml's, before issue 18
-    "CHANGE-ME-to-48-random-characters-CHANGE-ME-CHANGE-ME",  # deploy/k8s/secret.example.yaml
-})
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "compose-development-secret-not-for-production-0123456789",  # docker-compose.yml's, before issue 18
+        "CHANGE-ME-to-48-random-characters-CHANGE-ME-CHANGE-ME",  # deploy/k8s/secret.example.yaml
+    }
+)
 GENERATE_A_SECRET = "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 TEN_YEARS = 10 * 365 * 24 * 3600  # longer token lifetimes overflow dates, and make no sense
 
@@ -77,7 +79,7 @@ def engine_options(url, env):
     connect_args = {"connect_timeout": _int(env, "DB_CONNECT_TIMEOUT", 5, minimum=1)}
     statement_timeout = _int(env, "DB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
     # PgBouncer (Neon's "-pooler" endpoints) refuses the `options` startup
-    # parameter: there, set statement_timeout on the role (see the README).
+    # parameter: there, set statement_timeout on the role (see docs/operations.md).
     if statement_timeout and "-pooler" not in (make_url(url).host or ""):
         connect_args["options"] = f"-c statement_timeout={statement_timeout}"
     return {
@@ -141,8 +143,9 @@ def mail_settings(env, app_env):
         raise ConfigError("MAIL_DEFAULT_SENDER must be set in production when MAIL_SERVER is set")
     sender = sender or "Task API <no-reply@localhost>"
     if "@" not in parseaddr(sender)[1] or any(c in sender for c in "\r\n"):
-        raise ConfigError(f"MAIL_DEFAULT_SENDER must be an address such as 'Task API <no-reply@example.com>', "
-                          f"got {sender!r}")
+        raise ConfigError(
+            f"MAIL_DEFAULT_SENDER must be an address such as 'Task API <no-reply@example.com>', got {sender!r}"
+        )
     return {
         "MAIL_SERVER": server,
         "MAIL_PORT": _int(env, "MAIL_PORT", 465 if use_ssl else 587 if use_tls else 25, minimum=1, maximum=65535),
@@ -169,14 +172,20 @@ def password_reset_settings(env, app_env):
         "PASSWORD_RESET_URL": url,
         "PASSWORD_RESET_TTL_SECONDS": _int(env, "PASSWORD_RESET_TTL_SECONDS", 1800, minimum=1, maximum=7 * 24 * 3600),
     }
+
+
 def _token_lifetimes(env):
     """How long an access and a refresh token live: an access token no longer than a refresh token."""
     access = _int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, minimum=1, maximum=TEN_YEARS)
     refresh = _int(env, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, minimum=1, maximum=TEN_YEARS)
     if access > refresh:
-        raise ConfigError(f"JWT_ACCESS_TOKEN_EXPIRES ({access} s) must not be longer than "
-                          f"JWT_REFRESH_TOKEN_EXPIRES ({refresh} s)")
-    return {"JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=access), "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=refresh)}
+        raise ConfigError(
+            f"JWT_ACCESS_TOKEN_EXPIRES ({access} s) must not be longer than JWT_REFRESH_TOKEN_EXPIRES ({refresh} s)"
+        )
+    return {
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=access),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=refresh),
+    }
 
 
 def _log_level(env):
@@ -195,8 +204,10 @@ def _secret(env, name, fallback, production):
     if production and (value in PLACEHOLDER_SECRETS or "change-me" in value.lower()):
         raise ConfigError(f"{name} is a placeholder this repository ships; {GENERATE_A_SECRET}")
     if production and secret_bits(value) < MIN_SECRET_BITS:
-        raise ConfigError(f"{name} is too easy to guess (about {secret_bits(value):.0f} bits, at least "
-                          f"{MIN_SECRET_BITS} wanted); {GENERATE_A_SECRET}")
+        raise ConfigError(
+            f"{name} is too easy to guess (about {secret_bits(value):.0f} bits, at least "
+            f"{MIN_SECRET_BITS} wanted); {GENERATE_A_SECRET}"
+        )
     return value
 
 
@@ -248,7 +259,9 @@ def load_config(instance_path, env=None):
         "SQLALCHEMY_DATABASE_URI": database_url(raw_url),
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url(raw_url), env),
         # Migrations may need another endpoint: Neon's direct one, not the pooler.
-        "MIGRATIONS_DATABASE_URL": database_url(env["MIGRATIONS_DATABASE_URL"]) if env.get("MIGRATIONS_DATABASE_URL") else None,
+        "MIGRATIONS_DATABASE_URL": database_url(env["MIGRATIONS_DATABASE_URL"])
+        if env.get("MIGRATIONS_DATABASE_URL")
+        else None,
         "JWT_SECRET_KEY": _secret(env, "JWT_SECRET_KEY", fallback_secret, production=app_env == "production"),
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],
@@ -260,8 +273,9 @@ def load_config(instance_path, env=None):
         # database, always: app/revocation.py.)
         "REDIS_URL": redis_url,
         "RATELIMIT_ENABLED": _bool(env, "RATELIMIT_ENABLED", True),
-        "RATELIMIT_STORAGE_URI": _url_with_scheme(env, "RATELIMIT_STORAGE_URI", RATELIMIT_SCHEMES,
-                                                  default=redis_url or "memory://"),
+        "RATELIMIT_STORAGE_URI": _url_with_scheme(
+            env, "RATELIMIT_STORAGE_URI", RATELIMIT_SCHEMES, default=redis_url or "memory://"
+        ),
         "RATELIMIT_KEY_PREFIX": "taskapi",
         "RATELIMIT_HEADERS_ENABLED": True,  # Retry-After on every 429
         # If Redis goes away, count in memory rather than fail every request.
@@ -297,7 +311,9 @@ def load_config(instance_path, env=None):
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
         "API_SPEC_OPTIONS": {
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+            },
         },
         "CORS_ORIGINS": [o.strip() for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip()],
         # bcrypt's floor is 4; tests use it, production keeps the default of 12.

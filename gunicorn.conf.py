@@ -1,6 +1,6 @@
 """The one gunicorn configuration, used by `make run` and by the container image.
 
-Everything comes from the environment (see the README's Configuration table).
+Everything comes from the environment (see docs/configuration.md).
 gunicorn reads this file itself: `gunicorn -c gunicorn.conf.py wsgi:app`.
 """
 
@@ -97,20 +97,24 @@ class JSONLogger(Logger):
         if not self.access_log_enabled:
             return
         atoms = self.atoms(resp, req, environ, request_time)
-        self.access_log.info(json.dumps({
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "level": "INFO",
-            "logger": "access",
-            "request_id": atoms.get("{x-request-id}o"),
-            "method": atoms["m"],
-            "path": atoms["U"],
-            "query": atoms["q"],
-            "status": int(atoms["s"]),
-            "bytes": atoms["B"],
-            "duration_ms": round(atoms["D"] / 1000, 3),
-            "remote": atoms["h"],
-            "user_agent": atoms["a"],
-        }))
+        self.access_log.info(
+            json.dumps(
+                {
+                    "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                    "level": "INFO",
+                    "logger": "access",
+                    "request_id": atoms.get("{x-request-id}o"),
+                    "method": atoms["m"],
+                    "path": atoms["U"],
+                    "query": atoms["q"],
+                    "status": int(atoms["s"]),
+                    "bytes": atoms["B"],
+                    "duration_ms": round(atoms["D"] / 1000, 3),
+                    "remote": atoms["h"],
+                    "user_agent": atoms["a"],
+                }
+            )
+        )
 
 
 logger_class = JSONLogger

@@ -46,9 +46,12 @@ def create_app():
     init_headers(app)
     init_mail(app)  # its thread starts with the first message, in the process that sends it
     if app.config["CORS_ORIGINS"]:
-        CORS(app, resources={API_PREFIX + "/*": {"origins": app.config["CORS_ORIGINS"]}},
-             expose_headers=["ETag", "Idempotent-Replayed", "Link", "Retry-After", "X-Request-ID", "X-Total-Count"],
-             max_age=600)
+        CORS(
+            app,
+            resources={API_PREFIX + "/*": {"origins": app.config["CORS_ORIGINS"]}},
+            expose_headers=["ETag", "Idempotent-Replayed", "Link", "Retry-After", "X-Request-ID", "X-Total-Count"],
+            max_age=600,
+        )
     if app.config["PROXY_FIX_X_FOR"]:
         hops = app.config["PROXY_FIX_X_FOR"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)

@@ -95,6 +95,15 @@ class ApiBlueprint(flask_smorest.Blueprint):
             return register
         return lambda view: register(_committed(view))
 
+    def _store_endpoint_docs(self, endpoint, obj, parameters, tags, **options):
+        # One view may answer two methods (PUT and PATCH): ``@bp.doc(operationId={"PUT": ..., "PATCH": ...})``
+        # names each, as an operationId must be unique. (flask-smorest, pinned, stores a view's doc per method here.)
+        super()._store_endpoint_docs(endpoint, obj, parameters, tags, **options)
+        for method, doc in self._docs[endpoint].items():
+            names = doc.get("manual_doc", {}).get("operationId") if isinstance(doc, dict) else None
+            if isinstance(names, dict):
+                doc["manual_doc"] = {**doc["manual_doc"], "operationId": names[method.upper()]}
+
     def login_required(self, *, refresh=False):
         """Require a bearer access token (a refresh token with ``refresh=True``); the view's
         first argument is then the signed-in user (app/signed_in.py).
@@ -108,10 +117,12 @@ class ApiBlueprint(flask_smorest.Blueprint):
 
         Declares the bearer security and the 401 in the OpenAPI document too.
         """
+
         def decorator(view):
             view = _signed_in(view, refresh)
             view = self.alt_response(401, response="UNAUTHORIZED")(view)
             return self.doc(security=[{"bearerAuth": []}])(view)
+
         return decorator
 
     def rate_limit(self, setting, *, scope=None, every_answer=True, **options):
@@ -140,6 +151,7 @@ class ApiBlueprint(flask_smorest.Blueprint):
 
             wrapper._rate_limit_headers = True
             return wrapper
+
         return decorator
 
 
@@ -163,6 +175,7 @@ def _signed_in(view, refresh):
             raise
         user.confirm()  # no statement when the view's statements found the user
         return answer
+
     return wrapper
 
 
@@ -172,9 +185,11 @@ def _committed(view):
     Neither views nor stores commit: a refusal or an error leaves nothing
     behind (the session is rolled back when the request ends).
     """
+
     @wraps(view)
     def wrapper(*args, **kwargs):
         answer = view(*args, **kwargs)
         db.session.commit()
         return answer
+
     return wrapper

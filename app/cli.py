@@ -131,8 +131,14 @@ def run_maintenance():
 @click.command("seed")
 @with_appcontext
 @click.option("--users", "user_count", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--tasks", "task_count", type=click.IntRange(0), default=100, show_default=True,
-              help="Tasks in all, spread evenly over the users.")
+@click.option(
+    "--tasks",
+    "task_count",
+    type=click.IntRange(0),
+    default=100,
+    show_default=True,
+    help="Tasks in all, spread evenly over the users.",
+)
 @click.option("--prefix", default="user", show_default=True, help="Usernames are PREFIX1, PREFIX2, ...")
 @click.option("--password", default="password123", show_default=True, help="Every seeded user's password.")
 def seed(user_count, task_count, prefix, password):
@@ -146,21 +152,36 @@ def seed(user_count, task_count, prefix, password):
     # (app/tasks/sync.py), so seeded tasks show in delta sync like any other.
     tasks_of = [len(range(i, task_count, user_count)) for i in range(user_count)]
     try:
-        user_ids = accounts.seed_accounts([
-            {**new_account_values(name, f"{name.lower()}@example.com", hashed), "change_seq": tasks_of[i],
-             "task_count": tasks_of[i]}
-            for i, name in enumerate(names)
-        ])
+        user_ids = accounts.seed_accounts(
+            [
+                {
+                    **new_account_values(name, f"{name.lower()}@example.com", hashed),
+                    "change_seq": tasks_of[i],
+                    "task_count": tasks_of[i],
+                }
+                for i, name in enumerate(names)
+            ]
+        )
     except IntegrityError:
         raise click.ClickException(f"users named {prefix}N exist already: choose another --prefix") from None
     batch = 10_000
     for start in range(0, task_count, batch):
-        task_store.seed_tasks([
-            {"owner_id": user_ids[n % user_count], "change_seq": n // user_count + 1, "title": f"Task {n + 1}",
-             "description": None, "due_date": None, "completed": n % 3 == 0,
-             "completed_at": now if n % 3 == 0 else None, "created_at": now, "updated_at": now}
-            for n in range(start, min(start + batch, task_count))
-        ])
+        task_store.seed_tasks(
+            [
+                {
+                    "owner_id": user_ids[n % user_count],
+                    "change_seq": n // user_count + 1,
+                    "title": f"Task {n + 1}",
+                    "description": None,
+                    "due_date": None,
+                    "completed": n % 3 == 0,
+                    "completed_at": now if n % 3 == 0 else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in range(start, min(start + batch, task_count))
+            ]
+        )
     db.session.commit()
     click.echo(f"seeded {user_count} users and {task_count} tasks; password: {password}")
 

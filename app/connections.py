@@ -71,9 +71,10 @@ def _back_to_transactions(dbapi_connection, _record):
 
 
 def _drop_if_closed_by_server(dbapi_connection, _record, _proxy):
-    if isinstance(dbapi_connection, PostgreSQLConnection):
-        if dbapi_connection.closed or _has_data_waiting(dbapi_connection):
-            raise DisconnectionError("the server closed this connection")  # the pool reconnects
+    if isinstance(dbapi_connection, PostgreSQLConnection) and (
+        dbapi_connection.closed or _has_data_waiting(dbapi_connection)
+    ):
+        raise DisconnectionError("the server closed this connection")  # the pool reconnects
 
 
 def _has_data_waiting(dbapi_connection):

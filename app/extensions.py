@@ -52,8 +52,8 @@ def init_limiter(app):
     app_wide = [list(registry[None]) for registry in registries]
     limiter.init_app(app)
     added = []
-    for registry, before in zip(registries, app_wide):
-        added.append(registry[None][len(before):])  # the limiter's own hooks
+    for registry, before in zip(registries, app_wide, strict=True):
+        added.append(registry[None][len(before) :])  # the limiter's own hooks
         registry[None] = before
     _before, after, _teardown = added
     app.extensions["rate_limit_headers"] = after[0] if after else None

@@ -20,8 +20,7 @@ def add_security_headers(response):
     # Each header a view has not set, the names present read in one pass
     # (werkzeug's Headers scans them all for each name looked up).
     present = {name.lower() for name, _ in response.headers.items()}
-    response.headers.extend([(name, value) for name, value in SECURITY_HEADERS.items()
-                             if name.lower() not in present])
+    response.headers.extend([(name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present])
     # Only over HTTPS (as seen through a trusted proxy): HSTS on plain HTTP is ignored.
     if request.is_secure and "strict-transport-security" not in present:
         response.headers["Strict-Transport-Security"] = HSTS

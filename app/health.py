@@ -8,6 +8,7 @@ bp = ApiBlueprint("health", __name__, description="Liveness and readiness probes
 
 
 @bp.get("/healthz")
+@bp.doc(operationId="checkLiveness")
 @bp.response(200, StatusSchema)
 def healthz():
     """The process is alive (the database is not asked)."""
@@ -15,6 +16,7 @@ def healthz():
 
 
 @bp.get("/readyz")
+@bp.doc(operationId="checkReadiness")
 @bp.response(200, StatusSchema)
 @bp.alt_response(503, response="SERVICE_UNAVAILABLE")
 def readyz():

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import re
+from contextlib import suppress
 from datetime import timedelta
 from functools import wraps
 
@@ -44,10 +45,8 @@ def request_fingerprint():
     password: a plain hash kept a day would be a fast way to guess it.
     """
     body = request.get_data()
-    try:  # the same JSON written differently is the same request
+    with suppress(ValueError, RecursionError):  # the same JSON written differently is the same request
         body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, RecursionError):
-        pass
     secret = ("idempotency:" + current_app.config["JWT_SECRET_KEY"]).encode()
     message = request.method.encode() + b" " + request.path.encode() + b"\n" + body
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
@@ -60,15 +59,17 @@ def _reserve(scope, key, fingerprint):
         now = utcnow()
         token = now + timedelta(seconds=config["IDEMPOTENCY_LOCK_SECONDS"])
         expires = now + timedelta(seconds=config["IDEMPOTENCY_TTL_SECONDS"])
-        db.session.add(IdempotencyRecord(scope=scope, key=key, fingerprint=fingerprint,
-                                         locked_until=token, expires_at=expires))
+        db.session.add(
+            IdempotencyRecord(scope=scope, key=key, fingerprint=fingerprint, locked_until=token, expires_at=expires)
+        )
         try:
             db.session.commit()
             return token, None
         except IntegrityError:
             db.session.rollback()
-        existing = db.session.scalar(select(IdempotencyRecord).where(
-            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
+        existing = db.session.scalar(
+            select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+        )
         if existing is None:
             continue
         expired = existing.expires_at < now
@@ -76,11 +77,22 @@ def _reserve(scope, key, fingerprint):
         if not (expired or abandoned):
             return None, existing
         # Take it over, unless another request just did (compare and set).
-        taken = db.session.execute(update(IdempotencyRecord).where(
-            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
-            IdempotencyRecord.locked_until == existing.locked_until,
-        ).values(fingerprint=fingerprint, status_code=None, response_body=None, response_headers=None,
-                 locked_until=token, expires_at=expires)).rowcount
+        taken = db.session.execute(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.scope == scope,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.locked_until == existing.locked_until,
+            )
+            .values(
+                fingerprint=fingerprint,
+                status_code=None,
+                response_body=None,
+                response_headers=None,
+                locked_until=token,
+                expires_at=expires,
+            )
+        ).rowcount
         db.session.commit()
         if taken:
             return token, None
@@ -89,8 +101,9 @@ def _reserve(scope, key, fingerprint):
 
 def _own(scope, key, token):
     """The reservation this request made, and no later one."""
-    return (IdempotencyRecord.scope == scope) & (IdempotencyRecord.key == key) & (
-        IdempotencyRecord.locked_until == token)
+    return (
+        (IdempotencyRecord.scope == scope) & (IdempotencyRecord.key == key) & (IdempotencyRecord.locked_until == token)
+    )
 
 
 def idempotent(scope_of):
@@ -99,6 +112,7 @@ def idempotent(scope_of):
     Placed above ``@bp.response``: what it records is the answer the client
     gets, in the write's own transaction, which the blueprint commits.
     """
+
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
@@ -121,7 +135,9 @@ def idempotent(scope_of):
                 raise
             _record(scope, key, token, response)
             return response
+
         return wrapper
+
     return decorator
 
 
@@ -140,9 +156,15 @@ def _replay(record, fingerprint):
 def _record(scope, key, token, response):
     """Complete the reservation with ``response``: its status, its exact bytes and the headers that belong to it."""
     headers = {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
-    db.session.execute(update(IdempotencyRecord).where(_own(scope, key, token)).values(
-        status_code=response.status_code, response_body=response.get_data(as_text=True),
-        response_headers=json.dumps(headers)))
+    db.session.execute(
+        update(IdempotencyRecord)
+        .where(_own(scope, key, token))
+        .values(
+            status_code=response.status_code,
+            response_body=response.get_data(as_text=True),
+            response_headers=json.dumps(headers),
+        )
+    )
 
 
 def user_scope(user, *_args):

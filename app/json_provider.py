@@ -41,6 +41,7 @@ class JSONProvider(DefaultJSONProvider):
             # (a client's "\ud800", named back in a 422's field errors) or an
             # integer beyond 64 bits. Those answers are written the slow way.
             # (ASCII escapes here: a lone surrogate has no UTF-8 bytes.)
-            text = json.dumps(obj, default=self.default, indent=2 if indent else None,
-                              separators=None if indent else (",", ":"))
+            text = json.dumps(
+                obj, default=self.default, indent=2 if indent else None, separators=None if indent else (",", ":")
+            )
             return (text + ("\n" if newline else "")).encode()

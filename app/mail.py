@@ -54,9 +54,19 @@ class Outbox:
 
     def __init__(self, app):
         self.app = app
-        self.settings = {name: app.config[name] for name in (
-            "MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS", "MAIL_USE_SSL",
-            "MAIL_DEFAULT_SENDER", "MAIL_TIMEOUT")}
+        self.settings = {
+            name: app.config[name]
+            for name in (
+                "MAIL_SERVER",
+                "MAIL_PORT",
+                "MAIL_USERNAME",
+                "MAIL_PASSWORD",
+                "MAIL_USE_TLS",
+                "MAIL_USE_SSL",
+                "MAIL_DEFAULT_SENDER",
+                "MAIL_TIMEOUT",
+            )
+        }
         self.log_whole_messages = app.config["APP_ENV"] != "production"
         self.domain = parseaddr(self.settings["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2]
         self._pid = None  # the process the queue and the thread belong to
@@ -130,8 +140,12 @@ class Outbox:
         settings = self.settings
         if not settings["MAIL_SERVER"]:
             if self.log_whole_messages:
-                whole = {"from": message["From"], "to": mail.to, "subject": mail.subject,
-                         "text": message.get_body(("plain",)).get_content()}
+                whole = {
+                    "from": message["From"],
+                    "to": mail.to,
+                    "subject": mail.subject,
+                    "text": message.get_body(("plain",)).get_content(),
+                }
                 self._log("info", "mail logged: no MAIL_SERVER", mail, mail=whole)
             else:
                 self._log("warning", "mail not sent: no MAIL_SERVER", mail)

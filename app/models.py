@@ -85,9 +85,17 @@ class User(db.Model):
 
 def new_account_values(username, email, hashed_password):
     """A new account's column values (for the INSERTs of app/users/store.py)."""
-    return {"username": username, "username_key": username_key(username), "email": email,
-            "hashed_password": hashed_password, "token_version": 1, "change_seq": 0, "purged_seq": 0,
-            "task_count": 0, "created_at": utcnow()}
+    return {
+        "username": username,
+        "username_key": username_key(username),
+        "email": email,
+        "hashed_password": hashed_password,
+        "token_version": 1,
+        "change_seq": 0,
+        "purged_seq": 0,
+        "task_count": 0,
+        "created_at": utcnow(),
+    }
 
 
 # A partial index's condition: the tasks not completed.

@@ -23,8 +23,9 @@ def request_reset(email):
     token = accounts.issue_reset(email)
     if token is not None:
         minutes = max(1, current_app.config["PASSWORD_RESET_TTL_SECONDS"] // 60)
-        send_after_commit(email, "Reset your Task API password", "password_reset",
-                          link=reset_link(token), minutes=minutes)
+        send_after_commit(
+            email, "Reset your Task API password", "password_reset", link=reset_link(token), minutes=minutes
+        )
     return {"detail": RESET_SENT}
 
 

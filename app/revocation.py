@@ -38,8 +38,10 @@ NOT_REVOKED = ~exists().where(revoked_sessions.c.session_id == SESSION_ID)
 IS_REVOKED = select(revoked_sessions.c.session_id).where(revoked_sessions.c.session_id == SESSION_ID)
 REVOKE = insert(revoked_sessions)
 NOW = bindparam("now")
-PURGE = (delete(revoked_sessions).where(revoked_sessions.c.expires_at < NOW),
-         delete(token_families).where(token_families.c.expires_at < NOW))
+PURGE = (
+    delete(revoked_sessions).where(revoked_sessions.c.expires_at < NOW),
+    delete(token_families).where(token_families.c.expires_at < NOW),
+)
 
 
 class DatabaseRevocations:

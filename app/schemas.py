@@ -32,8 +32,8 @@ class Text(fields.String):
 class Password(Text):
     """At least 8 characters, and at most the 72 bytes bcrypt reads.
 
-    Longer passwords are refused rather than silently cut (see the README's
-    Security section).
+    Longer passwords are refused rather than silently cut (see
+    docs/security.md).
     """
 
     def __init__(self, **kwargs):
@@ -131,15 +131,16 @@ class RowSchema(Schema):
         if not rows:
             return []
         pick = self._picker(rows[0]._fields)  # one result's rows share their columns
-        bodies = [dict(zip(self._names, pick(row))) for row in rows]
+        bodies = [dict(zip(self._names, pick(row), strict=True)) for row in rows]
         return bodies if many else bodies[0]
 
     def _picker(self, columns):
         if columns not in self._pickers:
             # By position: a row's attributes are looked up by name one at a time, five times slower.
             positions = [columns.index(name) for name in self._names]
-            self._pickers[columns] = itemgetter(*positions) if len(positions) > 1 else (
-                lambda row, position=positions[0]: (row[position],))
+            self._pickers[columns] = (
+                itemgetter(*positions) if len(positions) > 1 else (lambda row, position=positions[0]: (row[position],))
+            )
         return self._pickers[columns]
 
 
@@ -305,7 +306,9 @@ class SortKeys(fields.String):
         for key in super()._deserialize(value, attr, data, **kwargs).split(","):
             name = key.removeprefix("-")
             if name not in SORTABLE:
-                raise ValidationError(f"Must be a comma-separated list of {', '.join(SORTABLE)}, each may start with -.")
+                raise ValidationError(
+                    f"Must be a comma-separated list of {', '.join(SORTABLE)}, each may start with -."
+                )
             if name in (k for k, _ in keys):
                 raise ValidationError("Names a field more than once.")
             keys.append((name, key.startswith("-")))
@@ -314,24 +317,44 @@ class SortKeys(fields.String):
 
 class TaskListQuerySchema(Schema):
     limit = QueryInteger(load_default=100, validate=validate.Range(1, 1000))
-    cursor = Text(validate=[validate.Length(min=1, max=2000), validate.Regexp(r"^[A-Za-z0-9_.\-]+\Z")], metadata={
-        "pattern": "^[A-Za-z0-9_.-]+$",
-        "description": "Where the page starts: from the Link header's next (with the same sort; not with a "
-                       "non-zero offset). A page by cursor costs the same however many tasks come before it."})
-    offset = QueryInteger(load_default=0, validate=validate.Range(0, MAX_ID), metadata={
-        "description": "Tasks to skip (kept for older clients; not with cursor): the database reads every one "
-                       "it skips; prefer the cursor in Link."})
-    count = fields.Boolean(load_default=False, truthy={"true"}, falsy={"false"}, metadata={
-        "description": "true: send X-Total-Count and Link's last, at the price of reading every task that matches."})
+    cursor = Text(
+        validate=[validate.Length(min=1, max=2000), validate.Regexp(r"^[A-Za-z0-9_.\-]+\Z")],
+        metadata={
+            "pattern": "^[A-Za-z0-9_.-]+$",
+            "description": "Where the page starts: from the Link header's next (with the same sort; not with a "
+            "non-zero offset). A page by cursor costs the same however many tasks come before it.",
+        },
+    )
+    offset = QueryInteger(
+        load_default=0,
+        validate=validate.Range(0, MAX_ID),
+        metadata={
+            "description": "Tasks to skip (kept for older clients; not with cursor): the database reads every one "
+            "it skips; prefer the cursor in Link."
+        },
+    )
+    count = fields.Boolean(
+        load_default=False,
+        truthy={"true"},
+        falsy={"false"},
+        metadata={
+            "description": "true: send X-Total-Count and Link's last, at the price of reading every task that matches."
+        },
+    )
     completed = fields.Boolean(truthy={"true"}, falsy={"false"}, metadata={"description": "true or false"})
     due_after = UTCDateTime(metadata={"description": "Due at or after this time (ISO 8601; URL-encode '+')."})
     due_before = UTCDateTime(metadata={"description": "Due before this time (ISO 8601; URL-encode '+')."})
-    q = Text(validate=validate.Length(min=1, max=255), metadata={"description": "Text in the title or description, any case."})
-    sort = SortKeys(metadata={
-        "default": "id",
-        "pattern": rf"^-?({'|'.join(SORTABLE)})(,-?({'|'.join(SORTABLE)}))*$",
-        "description": f"Comma-separated, '-' for descending, of: {', '.join(SORTABLE)}. Ties are ordered by id.",
-    })
+    q = Text(
+        validate=validate.Length(min=1, max=255),
+        metadata={"description": "Text in the title or description, any case."},
+    )
+    sort = SortKeys(
+        metadata={
+            "default": "id",
+            "pattern": rf"^-?({'|'.join(SORTABLE)})(,-?({'|'.join(SORTABLE)}))*$",
+            "description": f"Comma-separated, '-' for descending, of: {', '.join(SORTABLE)}. Ties are ordered by id.",
+        }
+    )
 
     @validates_schema
     def _one_way_to_start(self, data, **_kwargs):
@@ -350,40 +373,60 @@ class ETags(fields.String):
 class WriteConditionHeaders(Schema):
     """If-Match and If-None-Match on a task write (app/tasks/store.py makes them the write's conditions)."""
 
-    if_match = ETags(data_key="If-Match", metadata={
-        "description": "Write only if the task is still at this version (ETag); 412 otherwise."})
-    if_none_match = ETags(data_key="If-None-Match", metadata={
-        "description": "Write only if the task is at none of these versions ('*': not at all); 412 otherwise."})
+    if_match = ETags(
+        data_key="If-Match",
+        metadata={"description": "Write only if the task is still at this version (ETag); 412 otherwise."},
+    )
+    if_none_match = ETags(
+        data_key="If-None-Match",
+        metadata={
+            "description": "Write only if the task is at none of these versions ('*': not at all); 412 otherwise."
+        },
+    )
 
 
 class ListConditionHeaders(Schema):
     """Documents If-None-Match on the list (app/tasks/versions.py evaluates it)."""
 
-    if_none_match = fields.String(data_key="If-None-Match", metadata={
-        "description": "The list's ETag received before: 304 if the page is unchanged."})
+    if_none_match = fields.String(
+        data_key="If-None-Match",
+        metadata={"description": "The list's ETag received before: 304 if the page is unchanged."},
+    )
 
 
 class IdempotencyHeaders(Schema):
     """Documents Idempotency-Key (app/idempotency.py evaluates it)."""
 
-    idempotency_key = fields.String(data_key="Idempotency-Key", validate=[
-        validate.Length(min=1, max=255), validate.Regexp(r"^[\x21-\x7e]+\Z")], metadata={
-        "pattern": "^[\\x21-\\x7e]+$",
-        "description": "1 to 255 printable ASCII characters: a retry with the same key and body answers the "
-                       "first result (with Idempotent-Replayed: true) and writes nothing."})
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=[validate.Length(min=1, max=255), validate.Regexp(r"^[\x21-\x7e]+\Z")],
+        metadata={
+            "pattern": "^[\\x21-\\x7e]+$",
+            "description": "1 to 255 printable ASCII characters: a retry with the same key and body answers the "
+            "first result (with Idempotent-Replayed: true) and writes nothing.",
+        },
+    )
 
 
 class SyncQuerySchema(Schema):
-    since = Text(validate=[validate.Length(min=1, max=200), validate.Regexp(r"^[A-Za-z0-9_.\-]+\Z")], metadata={
-        "pattern": "^[A-Za-z0-9_.-]+$",  # the same, as OpenAPI's (ECMAScript) regular expressions write it
-        "description": "next_cursor from the previous page; omit it for a full sync."})
+    since = Text(
+        validate=[validate.Length(min=1, max=200), validate.Regexp(r"^[A-Za-z0-9_.\-]+\Z")],
+        metadata={
+            "pattern": "^[A-Za-z0-9_.-]+$",  # the same, as OpenAPI's (ECMAScript) regular expressions write it
+            "description": "next_cursor from the previous page; omit it for a full sync.",
+        },
+    )
     limit = QueryInteger(load_default=500, validate=validate.Range(1, 1000))
 
 
 class ChangesSchema(Schema):
-    changes = fields.List(fields.Nested(TaskSchema), required=True,
-                          metadata={"description": "Tasks created or updated after the cursor, oldest change first."})
-    deleted = fields.List(fields.Integer(), required=True,
-                          metadata={"description": "Ids of tasks deleted after the cursor."})
+    changes = fields.List(
+        fields.Nested(TaskSchema),
+        required=True,
+        metadata={"description": "Tasks created or updated after the cursor, oldest change first."},
+    )
+    deleted = fields.List(
+        fields.Integer(), required=True, metadata={"description": "Ids of tasks deleted after the cursor."}
+    )
     next_cursor = fields.String(required=True, metadata={"description": "Pass as since to get what follows."})
     has_more = fields.Boolean(required=True, metadata={"description": "More changes wait: ask again at once."})

@@ -54,11 +54,15 @@ SIGNED_IN = exists().where(owned(users), AT_TOKEN_VERSION)
 ACCOUNT = select(users).where(owned(users))
 # The user's next change number, and their task count moved by the tasks the write adds or removes.
 TASKS_ADDED = bindparam("tasks_added")
-TAKE_NEXT_CHANGE = update(users).where(owned(users)).values(
-    change_seq=users.c.change_seq + 1, task_count=users.c.task_count + TASKS_ADDED).returning(
-    users.c.change_seq, users.c.task_count)
-COUNT_TASKS = update(users).where(owned(users)).values(task_count=users.c.task_count + TASKS_ADDED).returning(
-    users.c.task_count)
+TAKE_NEXT_CHANGE = (
+    update(users)
+    .where(owned(users))
+    .values(change_seq=users.c.change_seq + 1, task_count=users.c.task_count + TASKS_ADDED)
+    .returning(users.c.change_seq, users.c.task_count)
+)
+COUNT_TASKS = (
+    update(users).where(owned(users)).values(task_count=users.c.task_count + TASKS_ADDED).returning(users.c.task_count)
+)
 
 
 def not_authenticated():
@@ -68,8 +72,19 @@ def not_authenticated():
 class SignedInUser:
     """The user a verified token names, and the token's values to check every statement by."""
 
-    __slots__ = ("id", "version", "session_id", "session_ends", "token_id", "task_count", "_params", "_revocations",
-                 "_found", "_account", "_change")
+    __slots__ = (
+        "id",
+        "version",
+        "session_id",
+        "session_ends",
+        "token_id",
+        "task_count",
+        "_params",
+        "_revocations",
+        "_found",
+        "_account",
+        "_change",
+    )
 
     def __init__(self, claims, revocations):
         # The claims are as we issue them, types included (app/tokens.py).

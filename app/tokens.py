@@ -95,10 +95,12 @@ def session_tokens(user_id, session_id, version, session_ends, refresh_token_id)
     # The subject is a string, as RFC 7519 and PyJWT require; exp and jti are
     # given, not computed by the library.
     return {
-        "access_token": create_access_token(identity=str(user_id), additional_claims={
-            **claims, "sxp": session_ends, "exp": access_ends}),
-        "refresh_token": create_refresh_token(identity=str(user_id), additional_claims={
-            **claims, "exp": session_ends, "jti": refresh_token_id}),
+        "access_token": create_access_token(
+            identity=str(user_id), additional_claims={**claims, "sxp": session_ends, "exp": access_ends}
+        ),
+        "refresh_token": create_refresh_token(
+            identity=str(user_id), additional_claims={**claims, "exp": session_ends, "jti": refresh_token_id}
+        ),
     }
 
 
@@ -145,10 +147,17 @@ def _as_issued(claims, refresh):
     """
     subject = claims.get("sub")
     # (int() of a few thousand digits raises: the length first.)
-    return (type(subject) is str and len(subject) <= 10 and subject.isascii() and subject.isdigit()
-            and 1 <= int(subject) <= MAX_ID
-            and _text_id(claims.get("sid")) and _whole(claims.get("ver"), MAX_ID) and _whole(claims.get("exp"), LATEST)
-            and (_text_id(claims.get("jti")) if refresh else _whole(claims.get("sxp"), LATEST)))
+    return (
+        type(subject) is str
+        and len(subject) <= 10
+        and subject.isascii()
+        and subject.isdigit()
+        and 1 <= int(subject) <= MAX_ID
+        and _text_id(claims.get("sid"))
+        and _whole(claims.get("ver"), MAX_ID)
+        and _whole(claims.get("exp"), LATEST)
+        and (_text_id(claims.get("jti")) if refresh else _whole(claims.get("sxp"), LATEST))
+    )
 
 
 def _whole(value, most):

@@ -26,8 +26,8 @@ import tempfile
 import time
 import urllib.request
 from datetime import datetime, timezone
-from statistics import median
 from pathlib import Path
+from statistics import median
 
 import psycopg2
 from sqlalchemy.engine import make_url
@@ -40,19 +40,19 @@ SERVER_ENV = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "4", "HOST": "127.0.0.
 # Ratios to the bare route and to the one-query floor, and p99 at half load (ms).
 TARGETS = {"GET /users/me": 0.35, "GET /tasks/{id}": 0.33, "GET /tasks?limit=50": 0.25, "POST /tasks": 0.20}
 FLOOR_TARGETS = {"GET /users/me": 0.65, "GET /tasks/{id}": 0.60, "GET /tasks?limit=50": 0.50}
-P99_AT_HALF_LOAD_MS = {"GET /users/me": 15.0, "GET /tasks/{id}": 15.0, "GET /tasks?limit=50": 15.0,
-                       "POST /tasks": 30.0}
+P99_AT_HALF_LOAD_MS = {"GET /users/me": 15.0, "GET /tasks/{id}": 15.0, "GET /tasks?limit=50": 15.0, "POST /tasks": 30.0}
 OWN_TASKS = 50
 # The scale run's table: other users' tasks beside the measured users' own.
 USERS_AT_SCALE = 10_000
 OTHER_TASKS = 1_000_000
 # One user's own tasks, few and many, and the pages read at each.
 SCALE_TASKS = (100, 100_000)
-SCALE_PATHS = {"GET /tasks?limit=50": "/api/v1/tasks?limit=50",
-               "GET /tasks?limit=50&sort=due_date": "/api/v1/tasks?limit=50&sort=due_date",
-               "GET /tasks?limit=50&completed=false&sort=due_date":
-                   "/api/v1/tasks?limit=50&completed=false&sort=due_date",
-               "GET /tasks/changes?limit=50": "/api/v1/tasks/changes?limit=50"}
+SCALE_PATHS = {
+    "GET /tasks?limit=50": "/api/v1/tasks?limit=50",
+    "GET /tasks?limit=50&sort=due_date": "/api/v1/tasks?limit=50&sort=due_date",
+    "GET /tasks?limit=50&completed=false&sort=due_date": "/api/v1/tasks?limit=50&completed=false&sort=due_date",
+    "GET /tasks/changes?limit=50": "/api/v1/tasks/changes?limit=50",
+}
 # The writes come from as many users as connections, each with a task to PUT:
 # one user's writes queue on that user's row lock (app/tasks/sync.py), and they
 # would also grow the reader's list beyond its 50 tasks.
@@ -114,16 +114,27 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         if plain:
             # Started elsewhere: gunicorn reads ./gunicorn.conf.py from the directory it starts in.
-            options = ["--bind", f"127.0.0.1:{self.port}", "--workers", env["WEB_CONCURRENCY"],
-                       "--threads", env["GUNICORN_THREADS"], "--no-control-socket", "--chdir", str(ROOT)]
+            options = [
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                env["WEB_CONCURRENCY"],
+                "--threads",
+                env["GUNICORN_THREADS"],
+                "--no-control-socket",
+                "--chdir",
+                str(ROOT),
+            ]
             where = tempfile.mkdtemp(prefix="bench-plain-")
         else:
             options, where = ["--config", "gunicorn.conf.py"], ROOT
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", *options, target],
             # (METRICS_PORT: gunicorn.conf.py's metrics server, on a free port, not 9100.)
-            cwd=where, env={**env, "PORT": str(self.port), "METRICS_PORT": str(free_port())},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=where,
+            env={**env, "PORT": str(self.port), "METRICS_PORT": str(free_port())},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
         while True:
@@ -158,12 +169,29 @@ def wrk(url, seconds, connections, method="GET", body=None, token=None, tokens=(
     ``tokens`` (and ``paths``, one for each) are used in turn, request by request;
     ``delay_ms``: each connection waits that long before each request (a paced load).
     """
-    env = {**os.environ, "BENCH_METHOD": method, "BENCH_BODY": json.dumps(body) if body else "",
-           "BENCH_TOKEN": " ".join(tokens) or token or "", "BENCH_PATHS": " ".join(paths),
-           "BENCH_DELAY_MS": "" if delay_ms is None else f"{delay_ms:.3f}"}
+    env = {
+        **os.environ,
+        "BENCH_METHOD": method,
+        "BENCH_BODY": json.dumps(body) if body else "",
+        "BENCH_TOKEN": " ".join(tokens) or token or "",
+        "BENCH_PATHS": " ".join(paths),
+        "BENCH_DELAY_MS": "" if delay_ms is None else f"{delay_ms:.3f}",
+    }
     output = subprocess.run(
-        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(HERE / "lua" / "json.lua"), url],
-        env=env, capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            f"-t{min(2, connections)}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(HERE / "lua" / "json.lua"),
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
     def latency(percent):
@@ -185,27 +213,42 @@ def medians(runs):
 
 def seed_other_users(url, total_tasks):
     """``total_tasks`` tasks of USERS_AT_SCALE other users (set-based): a table shared, as in production."""
-    sql(url, """INSERT INTO users (username, username_key, email, hashed_password, token_version, created_at)
+    sql(
+        url,
+        """INSERT INTO users (username, username_key, email, hashed_password, token_version, created_at)
                 SELECT 'scale' || g, 'scale' || g, 'scale' || g || '@example.com', 'x', 1, now()
-                FROM generate_series(1, %s) g ON CONFLICT DO NOTHING""", (USERS_AT_SCALE,))
-    sql(url, """INSERT INTO tasks (title, description, due_date, completed, created_at, updated_at, owner_id)
+                FROM generate_series(1, %s) g ON CONFLICT DO NOTHING""",
+        (USERS_AT_SCALE,),
+    )
+    sql(
+        url,
+        """INSERT INTO tasks (title, description, due_date, completed, created_at, updated_at, owner_id)
                 SELECT 'Task ' || g, NULL,
                        CASE WHEN g %% 10 = 0 THEN NULL ELSE now() + (g %% 997) * interval '1 hour' END,
                        g %% 3 = 0, now(), now(), u.id
                 FROM generate_series(1, %s) g
-                JOIN users u ON u.username_key = 'scale' || (1 + g %% %s)""", (total_tasks, USERS_AT_SCALE))
-    sql(url, """UPDATE users SET task_count = (SELECT count(*) FROM tasks WHERE owner_id = users.id)
-                WHERE username_key LIKE 'scale%'""")
+                JOIN users u ON u.username_key = 'scale' || (1 + g %% %s)""",
+        (total_tasks, USERS_AT_SCALE),
+    )
+    sql(
+        url,
+        """UPDATE users SET task_count = (SELECT count(*) FROM tasks WHERE owner_id = users.id)
+                WHERE username_key LIKE 'scale%'""",
+    )
 
 
 def seed_own_tasks(url, user_id, count, open_every):
     """``count`` tasks of one user (set-based), a tenth without a due date, one in ``open_every`` not completed."""
     sql(url, "DELETE FROM tasks WHERE owner_id = %s", (user_id,))
-    sql(url, """INSERT INTO tasks (title, description, due_date, completed, created_at, updated_at, owner_id, change_seq)
+    sql(
+        url,
+        """INSERT INTO tasks (title, description, due_date, completed, created_at, updated_at, owner_id, change_seq)
                 SELECT 'Task ' || g, NULL,
                        CASE WHEN g %% 10 = 0 THEN NULL ELSE now() + (g %% 997) * interval '1 hour' END,
                        g %% %s <> 0, now(), now(), %s, g
-                FROM generate_series(1, %s) g""", (open_every, user_id, count))
+                FROM generate_series(1, %s) g""",
+        (open_every, user_id, count),
+    )
     sql(url, "UPDATE users SET change_seq = %s, task_count = %s WHERE id = %s", (count, count, user_id))
     settle(url)
 
@@ -226,15 +269,26 @@ def settle(url):
 
 
 def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     memory = int(Path("/proc/meminfo").read_text().split()[1]) // (1024 * 1024)
     versions = subprocess.run([sys.executable, "-m", "pip", "list", "--format=json"], capture_output=True, text=True)
     wanted = {"flask", "gunicorn", "sqlalchemy", "psycopg2-binary", "flask-jwt-extended", "marshmallow"}
     packages = {p["name"].lower(): p["version"] for p in json.loads(versions.stdout) if p["name"].lower() in wanted}
     wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split()[1]
-    return {"cpu": f"{os.cpu_count()} x {cpu}", "memory": f"{memory} GiB", "python": platform.python_version(),
-            "wrk": wrk_version, **packages}
+    return {
+        "cpu": f"{os.cpu_count()} x {cpu}",
+        "memory": f"{memory} GiB",
+        "python": platform.python_version(),
+        "wrk": wrk_version,
+        **packages,
+    }
 
 
 def chart(rows, path):
@@ -246,10 +300,20 @@ def chart(rows, path):
     names = [row["name"] for row in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5))
     positions = range(len(names))
-    left.barh([p - 0.2 for p in positions], [row["ratio"] for row in rows], height=0.4, color="#4C72B0",
-              label="to the bare route")
-    left.barh([p + 0.2 for p in positions], [row.get("floor_ratio", 0) for row in rows], height=0.4,
-              color="#8172B3", label="to the one-query floor")
+    left.barh(
+        [p - 0.2 for p in positions],
+        [row["ratio"] for row in rows],
+        height=0.4,
+        color="#4C72B0",
+        label="to the bare route",
+    )
+    left.barh(
+        [p + 0.2 for p in positions],
+        [row.get("floor_ratio", 0) for row in rows],
+        height=0.4,
+        color="#8172B3",
+        label="to the one-query floor",
+    )
     for targets, offset in ((TARGETS, -0.2), (FLOOR_TARGETS, 0.2)):
         for name, target in targets.items():
             if name in names:
@@ -274,27 +338,52 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=4, help="wrk duration per endpoint")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=int(SERVER_ENV["GUNICORN_THREADS"]),
-                        help="gunicorn threads per worker, for every server (each worker's pool "
-                             "holds DB_POOL_SIZE + DB_MAX_OVERFLOW = 10 connections: more threads wait for one)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(SERVER_ENV["GUNICORN_THREADS"]),
+        help="gunicorn threads per worker, for every server (each worker's pool "
+        "holds DB_POOL_SIZE + DB_MAX_OVERFLOW = 10 connections: more threads wait for one)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="measurements of each endpoint, between baselines")
-    parser.add_argument("--scale", choices=["none", "full"], default="full",
-                        help="full: one user's list and sync at 100 and at 100,000 tasks; none: skip it")
+    parser.add_argument(
+        "--scale",
+        choices=["none", "full"],
+        default="full",
+        help="full: one user's list and sync at 100 and at 100,000 tasks; none: skip it",
+    )
     args = parser.parse_args()
 
     url = empty_database_of_our_own("taskapi_bench")
-    env = {**os.environ, **SERVER_ENV, "GUNICORN_THREADS": str(args.threads), "APP_ENV": "production",
-           "DATABASE_URL": url, "JWT_SECRET_KEY": secrets.token_urlsafe(48), "BCRYPT_LOG_ROUNDS": "12",
-           # The limiter stays on, as in production, with limits the benchmark's own logins stay under.
-           **{name: "1000000/minute" for name in ("RATELIMIT_SIGNUP", "RATELIMIT_LOGIN", "RATELIMIT_LOGIN_PER_EMAIL",
-                                                  "RATELIMIT_TASK_WRITES")},
-           "JWT_ACCESS_TOKEN_EXPIRES": "7200"}
+    env = {
+        **os.environ,
+        **SERVER_ENV,
+        "GUNICORN_THREADS": str(args.threads),
+        "APP_ENV": "production",
+        "DATABASE_URL": url,
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "BCRYPT_LOG_ROUNDS": "12",
+        # The limiter stays on, as in production, with limits the benchmark's own logins stay under.
+        **{
+            name: "1000000/minute"
+            for name in ("RATELIMIT_SIGNUP", "RATELIMIT_LOGIN", "RATELIMIT_LOGIN_PER_EMAIL", "RATELIMIT_TASK_WRITES")
+        },
+        "JWT_ACCESS_TOKEN_EXPIRES": "7200",
+    }
     env.pop("REDIS_URL", None)
-    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
-    servers = {"baselines": Server("bench.hello:app", env, plain=True), "app": Server("wsgi:app", env, plain=True),
-               "configured app": Server("wsgi:app", env)}
+    servers = {
+        "baselines": Server("bench.hello:app", env, plain=True),
+        "app": Server("wsgi:app", env, plain=True),
+        "configured app": Server("wsgi:app", env),
+    }
     try:
         table, scale, baselines = measure_everything(servers, url, args)
     finally:
@@ -308,8 +397,10 @@ def measure_everything(servers, url, args):
     call(api, "POST", "/auth/signup", {"username": "bench", "email": "bench@example.com", "password": "bench password"})
     login_body = {"email": "bench@example.com", "password": "bench password"}
     token = call(api, "POST", "/auth/login", login_body)["access_token"]
-    task_ids = [call(api, "POST", "/tasks", {"title": f"Task {n}", "description": "Benchmark task"}, token)["id"]
-                for n in range(OWN_TASKS)]
+    task_ids = [
+        call(api, "POST", "/tasks", {"title": f"Task {n}", "description": "Benchmark task"}, token)["id"]
+        for n in range(OWN_TASKS)
+    ]
     bench_user = call(api, "GET", "/users/me", token=token)["id"]
     writers, writer_tasks = [], []
     for n in range(WRITERS):
@@ -323,8 +414,16 @@ def measure_everything(servers, url, args):
         return lambda **pace: wrk(base + path, seconds, connections, token=token, **pace)
 
     def writes(method, paths, body):
-        return lambda **pace: wrk(api + paths[0], seconds, connections, method=method, body=body, tokens=writers,
-                                  paths=["/api/v1" + path for path in paths], **pace)
+        return lambda **pace: wrk(
+            api + paths[0],
+            seconds,
+            connections,
+            method=method,
+            body=body,
+            tokens=writers,
+            paths=["/api/v1" + path for path in paths],
+            **pace,
+        )
 
     bare = lambda: wrk(servers["baselines"].base + "/hello", seconds, connections)  # noqa: E731
     floor = lambda: wrk(servers["baselines"].base + f"/floor?id={bench_user}", seconds, connections)  # noqa: E731
@@ -347,8 +446,10 @@ def measure_everything(servers, url, args):
             runs[name].append((run(), len(baselines) - 1))
             baselines.append((bare(), floor()))
 
-    table = [baseline_row("bare Flask route (plain gunicorn)", [b for b, _ in baselines], baselines),
-             baseline_row("one-query floor (plain gunicorn)", [f for _, f in baselines], baselines)]
+    table = [
+        baseline_row("bare Flask route (plain gunicorn)", [b for b, _ in baselines], baselines),
+        baseline_row("one-query floor (plain gunicorn)", [f for _, f in baselines], baselines),
+    ]
     for name, results in runs.items():
         table.append(endpoint_row(name, results, baselines))
     # Latency below capacity: each connection paced to offer half the load the endpoint sustained.
@@ -359,8 +460,14 @@ def measure_everything(servers, url, args):
             row["half"]["offered"] = half
     # Login is slow on purpose (bcrypt at 12 rounds): fewer connections, no target.
     login = wrk(api + "/auth/login", seconds, 4, method="POST", body=login_body)
-    table.append({"name": "POST /auth/login (bcrypt 12, 4 connections)", **login,
-                  "ratio": login["rps"] / table[0]["rps"], "floor_ratio": login["rps"] / table[1]["rps"]})
+    table.append(
+        {
+            "name": "POST /auth/login (bcrypt 12, 4 connections)",
+            **login,
+            "ratio": login["rps"] / table[0]["rps"],
+            "floor_ratio": login["rps"] / table[1]["rps"],
+        }
+    )
     return table, measure_scale(url, api, args), baselines
 
 
@@ -373,14 +480,19 @@ def baseline_row(name, runs, baselines):
 
 def endpoint_row(name, results, baselines):
     """An endpoint's medians and its ratios to each baseline, each round against the runs around it."""
+
     def around(i, which):
         return (baselines[i][which]["rps"] + baselines[i + 1][which]["rps"]) / 2
 
     ratios = [r["rps"] / around(i, 0) for r, i in results]
-    return {"name": name, **medians([r for r, _ in results]), "ratio": median(ratios),
-            "spread": f"{min(ratios):.2f}-{max(ratios):.2f}",
-            "floor_ratio": median(r["rps"] / around(i, 1) for r, i in results),
-            "errors": sum(r["errors"] for r, _ in results)}
+    return {
+        "name": name,
+        **medians([r for r, _ in results]),
+        "ratio": median(ratios),
+        "spread": f"{min(ratios):.2f}-{max(ratios):.2f}",
+        "floor_ratio": median(r["rps"] / around(i, 1) for r, i in results),
+        "errors": sum(r["errors"] for r, _ in results),
+    }
 
 
 def measure_scale(url, api, args):
@@ -410,8 +522,9 @@ def measure_scale(url, api, args):
         runs = {page: [] for page in pages}
         for _ in range(SCALE_ROUNDS):
             for (count, number), path in pages.items():
-                runs[(count, number)].append(wrk(api.removesuffix("/api/v1") + path, args.seconds, 1,
-                                                 token=users[count]))
+                runs[(count, number)].append(
+                    wrk(api.removesuffix("/api/v1") + path, args.seconds, 1, token=users[count])
+                )
         scale.append({"name": name, **{page: medians(found) for page, found in runs.items()}})
     return scale
 
@@ -453,37 +566,53 @@ def report(table, scale, baselines, args):
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in table:
-        lines.append(f"| {row['name']} | {row['rps']:.0f} | {row['ratio']:.2f} | {row.get('spread', '')} | "
-                     f"{verdict(row['ratio'], TARGETS.get(row['name']))} | {row['floor_ratio']:.2f} | "
-                     f"{verdict(row['floor_ratio'], FLOOR_TARGETS.get(row['name']))} | "
-                     f"{row['p50']:.2f} | {row['p99']:.2f} | {row['errors']} |")
-    lines += ["", "## Latency below capacity", "",
-              f"Each of the {args.connections} connections paced (wrk's `delay()`) so that the offered load is "
-              "half of what the endpoint sustained above; p50 and p99 of that run.", "",
-              "| Endpoint | offered req/s | served req/s | p50 ms | p99 ms | p99 target |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines.append(
+            f"| {row['name']} | {row['rps']:.0f} | {row['ratio']:.2f} | {row.get('spread', '')} | "
+            f"{verdict(row['ratio'], TARGETS.get(row['name']))} | {row['floor_ratio']:.2f} | "
+            f"{verdict(row['floor_ratio'], FLOOR_TARGETS.get(row['name']))} | "
+            f"{row['p50']:.2f} | {row['p99']:.2f} | {row['errors']} |"
+        )
+    lines += [
+        "",
+        "## Latency below capacity",
+        "",
+        f"Each of the {args.connections} connections paced (wrk's `delay()`) so that the offered load is "
+        "half of what the endpoint sustained above; p50 and p99 of that run.",
+        "",
+        "| Endpoint | offered req/s | served req/s | p50 ms | p99 ms | p99 target |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for row in table:
         if "half" in row:
             half = row["half"]
-            lines.append(f"| {row['name']} | {half['offered']:.0f} | {half['rps']:.0f} | {half['p50']:.2f} | "
-                         f"{half['p99']:.2f} | "
-                         f"{verdict(half['p99'], P99_AT_HALF_LOAD_MS.get(row['name']), at_least=False)} |")
+            lines.append(
+                f"| {row['name']} | {half['offered']:.0f} | {half['rps']:.0f} | {half['p50']:.2f} | "
+                f"{half['p99']:.2f} | "
+                f"{verdict(half['p99'], P99_AT_HALF_LOAD_MS.get(row['name']), at_least=False)} |"
+            )
     if scale:
         few, many = SCALE_TASKS
-        lines += ["", "## One user's tasks growing", "",
-                  f"One user with {few:,} tasks (half of them open) against one with {many:,} (1 in 100 open: "
-                  f"a user of years), a tenth without a due date, in a table that also holds {OTHER_TASKS:,} tasks "
-                  f"of {USERS_AT_SCALE:,} other users; set-based SQL, then VACUUM and a CHECKPOINT. "
-                  f"One connection, {SCALE_ROUNDS} rounds of each, alternating (medians). The tenth page is reached by following Link's next (the sync: "
-                  "next_cursor).", "",
-                  f"| Request | {few:,}: first page p50 ms | {many:,}: first page | {many:,}: tenth page | "
-                  "first / first | tenth / first | target |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [
+            "",
+            "## One user's tasks growing",
+            "",
+            f"One user with {few:,} tasks (half of them open) against one with {many:,} (1 in 100 open: "
+            f"a user of years), a tenth without a due date, in a table that also holds {OTHER_TASKS:,} tasks "
+            f"of {USERS_AT_SCALE:,} other users; set-based SQL, then VACUUM and a CHECKPOINT. "
+            f"One connection, {SCALE_ROUNDS} rounds of each, alternating (medians). The tenth page is reached by following Link's next (the sync: "
+            "next_cursor).",
+            "",
+            f"| Request | {few:,}: first page p50 ms | {many:,}: first page | {many:,}: tenth page | "
+            "first / first | tenth / first | target |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for row in scale:
             base = row[(few, 1)]["p50"]
             growth = (row[(many, 1)]["p50"] / base, row[(many, 10)]["p50"] / base)
-            lines.append(f"| {row['name']} | {base:.2f} | {row[(many, 1)]['p50']:.2f} | {row[(many, 10)]['p50']:.2f} | "
-                         f"{growth[0]:.2f}x | {growth[1]:.2f}x | 1.5x {'met' if max(growth) <= 1.5 else 'MISSED'} |")
+            lines.append(
+                f"| {row['name']} | {base:.2f} | {row[(many, 1)]['p50']:.2f} | {row[(many, 10)]['p50']:.2f} | "
+                f"{growth[0]:.2f}x | {growth[1]:.2f}x | 1.5x {'met' if max(growth) <= 1.5 else 'MISSED'} |"
+            )
     lines += ["", "## Machine", ""] + [f"- {key}: {value}" for key, value in machine().items()]
     lines += ["", "![ratios and latencies](results.png)", ""]
     (HERE / "results.md").write_text("\n".join(lines))

@@ -85,12 +85,24 @@ def main():
     args = parser.parse_args()
 
     url = empty_database_of_our_own("taskapi_soak")
-    env = {**os.environ, **SERVER_ENV, "APP_ENV": "production", "DATABASE_URL": url,
-           "JWT_SECRET_KEY": secrets.token_urlsafe(48), "BCRYPT_LOG_ROUNDS": "4", "RATELIMIT_ENABLED": "false",
-           "JWT_ACCESS_TOKEN_EXPIRES": str(args.seconds + 600)}
+    env = {
+        **os.environ,
+        **SERVER_ENV,
+        "APP_ENV": "production",
+        "DATABASE_URL": url,
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "BCRYPT_LOG_ROUNDS": "4",
+        "RATELIMIT_ENABLED": "false",
+        "JWT_ACCESS_TOKEN_EXPIRES": str(args.seconds + 600),
+    }
     env.pop("REDIS_URL", None)
-    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     server = Server("wsgi:app", env)
     try:
         api = server.base + "/api/v1"
@@ -98,13 +110,15 @@ def main():
         for n in range(args.connections):
             user = {"username": f"soak{n}", "email": f"soak{n}@example.com", "password": "soak password"}
             call(api, "POST", "/auth/signup", user)
-            tokens.append(call(api, "POST", "/auth/login", {"email": user["email"], "password": user["password"]})[
-                "access_token"])
+            tokens.append(
+                call(api, "POST", "/auth/login", {"email": user["email"], "password": user["password"]})["access_token"]
+            )
         stats, lock = {"requests": 0, "5xx": 0, "errors": 0, "created": [], "deleted": []}, threading.Lock()
         started = time.monotonic()
         deadline = started + args.seconds
-        threads = [threading.Thread(target=client_loop, args=(server.port, token, deadline, stats, lock))
-                   for token in tokens]
+        threads = [
+            threading.Thread(target=client_loop, args=(server.port, token, deadline, stats, lock)) for token in tokens
+        ]
         for thread in threads:
             thread.start()
         memory = []  # (seconds, {pid: rss KiB})
@@ -126,19 +140,25 @@ def main():
     growth = {pid: last[1][pid] / warm[1][pid] - 1 for pid in last[1] if pid in warm[1] and warm[1][pid]}
     worst = max(growth.values()) if growth else 0.0
     lines = [
-        "# Soak results", "",
+        "# Soak results",
+        "",
         f"`make soak` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {args.seconds} s of mixed traffic "
         f"(30% create, 30% read, 15% list, 15% update, 10% delete) from {args.connections} keep-alive "
-        "connections against gunicorn.conf.py (2 gthread workers) on PostgreSQL.", "",
-        "| figure | value | target |", "| --- | ---: | --- |",
+        "connections against gunicorn.conf.py (2 gthread workers) on PostgreSQL.",
+        "",
+        "| figure | value | target |",
+        "| --- | ---: | --- |",
         f"| requests | {stats['requests']:,} ({stats['requests'] / args.seconds:.0f}/s) | |",
         f"| 5xx answers | {stats['5xx']} | 0 |",
         f"| connection errors | {stats['errors']} | 0 |",
         f"| tasks created (201) / deleted (204) | {len(stats['created']):,} / {len(stats['deleted']):,} | |",
         f"| lost writes (201 but not stored) | {len(lost)} | 0 |",
         f"| worker memory growth after warm-up (worst worker) | {worst:+.1%} | within 10% |",
-        "", "Worker memory (RSS, MiB) every 5 s: " + ", ".join(
-            f"{t:.0f}s " + "/".join(f"{kib / 1024:.0f}" for kib in sample.values()) for t, sample in memory[::3]),
+        "",
+        "Worker memory (RSS, MiB) every 5 s: "
+        + ", ".join(
+            f"{t:.0f}s " + "/".join(f"{kib / 1024:.0f}" for kib in sample.values()) for t, sample in memory[::3]
+        ),
         "",
     ]
     verdict = stats["5xx"] == 0 and not lost and stats["errors"] == 0 and abs(worst) <= 0.10

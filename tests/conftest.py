@@ -10,13 +10,13 @@ import email.policy
 import json
 import logging
 import os
-from contextlib import contextmanager
 import socket
 import subprocess
 import sys
 import threading
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -97,10 +97,24 @@ def app_env(database_url):
 
 
 # Settings of the developer's shell that must not leak into the test app.
-SHELL_SETTINGS = ("JWT_SECRET_KEY", "SECRET_KEY", "JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES",
-                  "REDIS_URL", "RATELIMIT_STORAGE_URI", "PROXY_FIX_X_FOR", "CORS_ORIGINS", "MAIL_SERVER", "MAIL_PORT",
-                  "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_DEFAULT_SENDER",
-                  "PASSWORD_RESET_URL")
+SHELL_SETTINGS = (
+    "JWT_SECRET_KEY",
+    "SECRET_KEY",
+    "JWT_ACCESS_TOKEN_EXPIRES",
+    "JWT_REFRESH_TOKEN_EXPIRES",
+    "REDIS_URL",
+    "RATELIMIT_STORAGE_URI",
+    "PROXY_FIX_X_FOR",
+    "CORS_ORIGINS",
+    "MAIL_SERVER",
+    "MAIL_PORT",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_USE_TLS",
+    "MAIL_USE_SSL",
+    "MAIL_DEFAULT_SENDER",
+    "PASSWORD_RESET_URL",
+)
 
 
 @pytest.fixture(scope="session")
@@ -131,8 +145,16 @@ def empty_database(database_url, tmp_path):
     assert ensure_postgres_database(url)
     engine = create_engine(config_database_url(url.render_as_string(hide_password=False)))
     with engine.begin() as conn:
-        for table in ("password_resets", "task_tombstones", "tasks", "token_families", "users", "revoked_sessions", "idempotency_keys",
-                      "alembic_version"):
+        for table in (
+            "password_resets",
+            "task_tombstones",
+            "tasks",
+            "token_families",
+            "users",
+            "revoked_sessions",
+            "idempotency_keys",
+            "alembic_version",
+        ):
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
     engine.dispose()
     return url.render_as_string(hide_password=False)
@@ -145,6 +167,7 @@ def make_app(app, app_env, monkeypatch):
     For tests that point the app elsewhere or add routes to it. It shares the
     suite's database (emptied after the test like any other).
     """
+
     def build(**env):
         for name in SHELL_SETTINGS:
             monkeypatch.delenv(name, raising=False)
@@ -155,6 +178,7 @@ def make_app(app, app_env, monkeypatch):
         # that mail threads write later.
         monkeypatch.setattr(app.logger, "handlers", list(app.logger.handlers))
         return create_app()
+
     return build
 
 
@@ -232,15 +256,33 @@ def serve(app, app_env):
     def start(workers=2, **env):
         port = free_port()
         # METRICS_PORT: a free one, so that servers of a test, or of two runs, never meet on 9100.
-        env = {**os.environ, **app_env, "APP_ENV": "production", "JWT_SECRET_KEY": PRODUCTION_KEY,
-               "METRICS_PORT": str(free_port()), **env}
+        env = {
+            **os.environ,
+            **app_env,
+            "APP_ENV": "production",
+            "JWT_SECRET_KEY": PRODUCTION_KEY,
+            "METRICS_PORT": str(free_port()),
+            **env,
+        }
         for name in SHELL_SETTINGS:
             if name not in env or env[name] is None:
                 env.pop(name, None)
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-             "--no-control-socket", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--no-control-socket",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         processes.append(process)
         # Read as it comes: a server that fills the pipe would block on its next log line.
@@ -271,7 +313,7 @@ def serve(app, app_env):
                 process.kill()
                 process.wait()
                 tail = b"".join(process.log).decode(errors="replace")[-2000:]
-                warnings.warn(f"gunicorn did not exit within 45 s of SIGTERM; its log ended:\n{tail}")
+                warnings.warn(f"gunicorn did not exit within 45 s of SIGTERM; its log ended:\n{tail}", stacklevel=2)
 
 
 def together(count, work):
@@ -296,6 +338,15 @@ def redis_available():
         return redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1).ping()
     except redis.RedisError:
         return False
+
+
+@pytest.fixture
+def shared_store():
+    """Redis when one answers (emptied first), else None: in-memory limits, one worker."""
+    if not redis_available():
+        return None
+    redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+    return REDIS_TEST_URL
 
 
 class Statements(list):

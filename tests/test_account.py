@@ -17,8 +17,10 @@ def test_change_username_and_email(client, alice):
     assert response.status_code == 200
     assert response.get_json() | {"id": 0} == {"id": 0, "username": "alicia", "email": "alicia@example.com"}
     assert client.get(ME, headers=alice).get_json()["username"] == "alicia"
-    assert client.post("/api/v1/auth/login", json={"email": "alicia@example.com",
-                                                   "password": "correct horse"}).status_code == 200
+    assert (
+        client.post("/api/v1/auth/login", json={"email": "alicia@example.com", "password": "correct horse"}).status_code
+        == 200
+    )
 
 
 def test_change_one_field_keeps_the_other(client, alice):
@@ -78,8 +80,15 @@ def test_keeping_ones_own_name_in_another_case_is_allowed(client, alice):
     assert client.patch(ME, json={"username": "Alice"}, headers=alice).get_json()["username"] == "Alice"
 
 
-@pytest.mark.parametrize("body, field", [({"username": "a"}, "username"), ({"email": "x"}, "email"),
-                                         ({"password": "new password"}, "password"), ({"id": 5}, "id")])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"username": "a"}, "username"),
+        ({"email": "x"}, "email"),
+        ({"password": "new password"}, "password"),
+        ({"id": 5}, "id"),
+    ],
+)
 def test_account_update_validation_is_422(client, alice, body, field):
     response = client.patch(ME, json=body, headers=alice)
     assert response.status_code == 422 and list(response.get_json()["errors"]) == [field]
@@ -87,8 +96,9 @@ def test_account_update_validation_is_422(client, alice, body, field):
 
 def test_password_change_refuses_every_older_token(client, auth, alice):
     other_device = auth.login().get_json()
-    response = client.put(f"{ME}/password", json={"current_password": "correct horse",
-                                                  "new_password": "battery staple"}, headers=alice)
+    response = client.put(
+        f"{ME}/password", json={"current_password": "correct horse", "new_password": "battery staple"}, headers=alice
+    )
     assert response.status_code == 204
     assert client.get(ME, headers=alice).status_code == 401
     assert client.get(ME, headers={"Authorization": f"Bearer {other_device['access_token']}"}).status_code == 401
@@ -101,8 +111,9 @@ def test_password_change_refuses_every_older_token(client, auth, alice):
 
 
 def test_password_change_needs_the_current_password(client, auth, alice):
-    response = client.put(f"{ME}/password", json={"current_password": "wrong", "new_password": "battery staple"},
-                          headers=alice)
+    response = client.put(
+        f"{ME}/password", json={"current_password": "wrong", "new_password": "battery staple"}, headers=alice
+    )
     assert response.status_code == 400
     assert response.get_json() == {"detail": "Current password is incorrect"}
     assert client.get(ME, headers=alice).status_code == 200
@@ -111,8 +122,9 @@ def test_password_change_needs_the_current_password(client, auth, alice):
 
 @pytest.mark.parametrize("new_password", ["short", "a" * 73])
 def test_new_password_follows_the_signup_rules(client, alice, new_password):
-    response = client.put(f"{ME}/password", json={"current_password": "correct horse", "new_password": new_password},
-                          headers=alice)
+    response = client.put(
+        f"{ME}/password", json={"current_password": "correct horse", "new_password": new_password}, headers=alice
+    )
     assert response.status_code == 422 and list(response.get_json()["errors"]) == ["new_password"]
 
 
@@ -126,7 +138,9 @@ def test_creates_racing_an_account_deletion_never_fail_with_500(app, client, ali
         barrier.wait()
         statuses.append((method, getattr(thread_client, method)(path, json=body, headers=alice).status_code))
 
-    threads = [threading.Thread(target=send, args=("post", "/api/v1/tasks", {"title": f"t{n}"})) for n in range(creates)]
+    threads = [
+        threading.Thread(target=send, args=("post", "/api/v1/tasks", {"title": f"t{n}"})) for n in range(creates)
+    ]
     threads.append(threading.Thread(target=send, args=("delete", ME, PASSWORD)))
     for thread in threads:
         thread.start()

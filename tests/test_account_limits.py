@@ -5,7 +5,7 @@ Redis when it answers, else one worker counting alone.
 """
 
 from tests.http import call
-from tests.test_security import limited_server, shared_store, signup_and_login  # noqa: F401 (a fixture)
+from tests.test_security import limited_server, signup_and_login
 
 RESET = "/auth/password-reset"
 CONFIRM = "/auth/password-reset/confirm"
@@ -16,8 +16,13 @@ def from_client(address):
 
 
 def test_reset_requests_are_limited_per_email_from_any_client_and_per_client(serve, shared_store):
-    base = limited_server(serve, shared_store, RATELIMIT_PASSWORD_RESET="3/minute",
-                          RATELIMIT_PASSWORD_RESET_PER_EMAIL="2/minute", PROXY_FIX_X_FOR="1")
+    base = limited_server(
+        serve,
+        shared_store,
+        RATELIMIT_PASSWORD_RESET="3/minute",
+        RATELIMIT_PASSWORD_RESET_PER_EMAIL="2/minute",
+        PROXY_FIX_X_FOR="1",
+    )
 
     def reset(email, client):
         return call(base, "POST", RESET, {"email": email}, headers=from_client(client))
@@ -33,14 +38,15 @@ def test_reset_requests_are_limited_per_email_from_any_client_and_per_client(ser
 
 def test_reset_confirmations_are_limited_per_client(serve, shared_store):
     base = limited_server(serve, shared_store, RATELIMIT_PASSWORD_RESET_CONFIRM="3/minute")
-    statuses = [call(base, "POST", CONFIRM, {"token": f"guess{n}", "new_password": "battery staple"})
-                for n in range(4)]
+    statuses = [call(base, "POST", CONFIRM, {"token": f"guess{n}", "new_password": "battery staple"}) for n in range(4)]
     assert [status for status, _, _ in statuses] == [400, 400, 400, 429]
     assert int(statuses[-1][2]["Retry-After"]) >= 1
 
 
 def test_every_account_route_is_limited_per_user(serve, shared_store):
-    base = limited_server(serve, shared_store, RATELIMIT_ACCOUNT_PASSWORD="2/minute", RATELIMIT_ACCOUNT_CHANGES="3/minute")
+    base = limited_server(
+        serve, shared_store, RATELIMIT_ACCOUNT_PASSWORD="2/minute", RATELIMIT_ACCOUNT_CHANGES="3/minute"
+    )
     dave = signup_and_login(base)["access_token"]
     erin = signup_and_login(base, "erin", "erin@example.com", "erin password")["access_token"]
     frank = signup_and_login(base, "frank", "frank@example.com", "frank password")["access_token"]
@@ -49,9 +55,11 @@ def test_every_account_route_is_limited_per_user(serve, shared_store):
     # Every check of current_password draws on one budget, whichever route it comes by.
     assert call(base, "PUT", "/users/me/password", {**wrong, "new_password": "battery staple"}, token=dave)[0] == 400
     assert call(base, "DELETE", "/users/me", wrong, token=dave)[0] == 400
-    for method, path, body in [("PUT", "/users/me/password", {**wrong, "new_password": "battery staple"}),
-                               ("DELETE", "/users/me", wrong),
-                               ("PATCH", "/users/me", {"email": "mallory@example.com", **wrong})]:
+    for method, path, body in [
+        ("PUT", "/users/me/password", {**wrong, "new_password": "battery staple"}),
+        ("DELETE", "/users/me", wrong),
+        ("PATCH", "/users/me", {"email": "mallory@example.com", **wrong}),
+    ]:
         status, answer, headers = call(base, method, path, body, token=dave)
         assert (status, answer) == (429, {"detail": "Too Many Requests"}), (method, path)
         assert int(headers["Retry-After"]) >= 1
@@ -60,9 +68,12 @@ def test_every_account_route_is_limited_per_user(serve, shared_store):
 
     # Changes of the account have their own budget; a username change checks no password.
     assert [call(base, "PATCH", "/users/me", {"username": f"frank{n}"}, token=frank)[0] for n in range(4)] == [
-        200, 200, 200, 429]
+        200,
+        200,
+        200,
+        429,
+    ]
     assert call(base, "PUT", "/users/me/password", {**wrong, "new_password": "battery staple"}, token=frank)[0] == 400
 
     # A token that does not verify counts against no one: it gets its 401, every time.
     assert {call(base, "DELETE", "/users/me", wrong, token="not-a-token")[0] for _ in range(4)} == {401}
-

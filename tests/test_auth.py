@@ -124,9 +124,7 @@ def test_signup_validation_is_422_with_the_field_named(client, body, field):
 
 
 def test_validation_errors_do_not_echo_the_input(client):
-    response = client.post(
-        SIGNUP, json={"username": "x", "email": "secret-address", "password": "s3cr"}
-    )
+    response = client.post(SIGNUP, json={"username": "x", "email": "secret-address", "password": "s3cr"})
     assert response.status_code == 422
     text = response.get_data(as_text=True)
     assert "secret-address" not in text and "s3cr" not in text

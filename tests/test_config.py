@@ -22,8 +22,10 @@ PRODUCTION = {"APP_ENV": "production", "DATABASE_URL": "postgresql://u:p@db.exam
     "given, expected",
     [
         ("postgres://u:p@host/db", "postgresql+psycopg2://u:p@host/db"),
-        ("postgresql://u:p@host:5433/db?sslmode=require&channel_binding=require",
-         "postgresql+psycopg2://u:p@host:5433/db?sslmode=require&channel_binding=require"),
+        (
+            "postgresql://u:p@host:5433/db?sslmode=require&channel_binding=require",
+            "postgresql+psycopg2://u:p@host:5433/db?sslmode=require&channel_binding=require",
+        ),
         ("postgresql+psycopg2://u@host/db", "postgresql+psycopg2://u@host/db"),
         ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
     ],
@@ -50,8 +52,15 @@ def test_development_secret_is_random_and_shared_by_every_worker(tmp_path):
 
 
 def test_production_reads_its_settings(tmp_path):
-    env = {**PRODUCTION, "JWT_ACCESS_TOKEN_EXPIRES": "60", "BCRYPT_LOG_ROUNDS": "13", "REDIS_URL": "redis://cache:6379/0",
-           "RATELIMIT_ENABLED": "off", "CORS_ORIGINS": " https://a.example ,https://b.example,", "PROXY_FIX_X_FOR": "1"}
+    env = {
+        **PRODUCTION,
+        "JWT_ACCESS_TOKEN_EXPIRES": "60",
+        "BCRYPT_LOG_ROUNDS": "13",
+        "REDIS_URL": "redis://cache:6379/0",
+        "RATELIMIT_ENABLED": "off",
+        "CORS_ORIGINS": " https://a.example ,https://b.example,",
+        "PROXY_FIX_X_FOR": "1",
+    }
     config = load_config(tmp_path, env=env)
     assert config["RATELIMIT_ENABLED"] is False
     assert config["RATELIMIT_STORAGE_URI"] == "redis://cache:6379/0"  # limits shared through Redis too
@@ -70,46 +79,71 @@ def test_production_reads_its_settings(tmp_path):
         ({"DATABASE_URL": ""}, "DATABASE_URL must be set in production"),
         ({"JWT_SECRET_KEY": ""}, "JWT_SECRET_KEY must be set in production; " + GENERATE_A_SECRET),
         ({"JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY must be at least 32 bytes long; " + GENERATE_A_SECRET),
-        ({"JWT_SECRET_KEY": "a" * 32}, "JWT_SECRET_KEY is too easy to guess (about 0 bits, at least 128 wanted); "
-                                       + GENERATE_A_SECRET),
-        ({"JWT_SECRET_KEY": "password" * 4}, "JWT_SECRET_KEY is too easy to guess (about 90 bits, at least 128 "
-                                             "wanted); " + GENERATE_A_SECRET),
-        ({"JWT_ACCESS_TOKEN_EXPIRES": "3600", "JWT_REFRESH_TOKEN_EXPIRES": "600"},
-         "JWT_ACCESS_TOKEN_EXPIRES (3600 s) must not be longer than JWT_REFRESH_TOKEN_EXPIRES (600 s)"),
+        (
+            {"JWT_SECRET_KEY": "a" * 32},
+            "JWT_SECRET_KEY is too easy to guess (about 0 bits, at least 128 wanted); " + GENERATE_A_SECRET,
+        ),
+        (
+            {"JWT_SECRET_KEY": "password" * 4},
+            "JWT_SECRET_KEY is too easy to guess (about 90 bits, at least 128 wanted); " + GENERATE_A_SECRET,
+        ),
+        (
+            {"JWT_ACCESS_TOKEN_EXPIRES": "3600", "JWT_REFRESH_TOKEN_EXPIRES": "600"},
+            "JWT_ACCESS_TOKEN_EXPIRES (3600 s) must not be longer than JWT_REFRESH_TOKEN_EXPIRES (600 s)",
+        ),
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL is not a valid database URL"),
         ({"APP_ENV": "staging"}, "APP_ENV must be one of development, testing, production, got 'staging'"),
         ({"BCRYPT_LOG_ROUNDS": "twelve"}, "BCRYPT_LOG_ROUNDS must be a whole number, got 'twelve'"),
         ({"BCRYPT_LOG_ROUNDS": "3"}, "BCRYPT_LOG_ROUNDS must be at least 4, got 3"),
         ({"JWT_ACCESS_TOKEN_EXPIRES": "0"}, "JWT_ACCESS_TOKEN_EXPIRES must be at least 1, got 0"),
         ({"BCRYPT_LOG_ROUNDS": "32"}, "BCRYPT_LOG_ROUNDS must be at most 31, got 32"),
-        ({"JWT_ACCESS_TOKEN_EXPIRES": "100000000000000"},
-         "JWT_ACCESS_TOKEN_EXPIRES must be at most 315360000, got 100000000000000"),
+        (
+            {"JWT_ACCESS_TOKEN_EXPIRES": "100000000000000"},
+            "JWT_ACCESS_TOKEN_EXPIRES must be at most 315360000, got 100000000000000",
+        ),
         ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL must be a PostgreSQL (or SQLite) URL"),
         ({"REDIS_URL": "notaurl"}, "REDIS_URL must be a URL starting with redis://, rediss://, unix://"),
-        ({"RATELIMIT_STORAGE_URI": "bogus://x"}, "RATELIMIT_STORAGE_URI must be a URL starting with memory://, "
-                                                  "redis://, rediss://, redis+unix://, redis+sentinel://, redis+cluster://"),
+        (
+            {"RATELIMIT_STORAGE_URI": "bogus://x"},
+            "RATELIMIT_STORAGE_URI must be a URL starting with memory://, "
+            "redis://, rediss://, redis+unix://, redis+sentinel://, redis+cluster://",
+        ),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'"),
         ({"RATELIMIT_ENABLED": "maybe"}, "RATELIMIT_ENABLED must be true or false, got 'maybe'"),
         ({"RATELIMIT_LOGIN": "lots"}, "RATELIMIT_LOGIN must be a rate limit such as '5/minute', got 'lots'"),
-        ({"RATELIMIT_PASSWORD_RESET_PER_EMAIL": "3/fortnight"},
-         "RATELIMIT_PASSWORD_RESET_PER_EMAIL must be a rate limit such as '5/minute', got '3/fortnight'"),
-        ({"RATELIMIT_ACCOUNT_PASSWORD": "often"},
-         "RATELIMIT_ACCOUNT_PASSWORD must be a rate limit such as '5/minute', got 'often'"),
-        ({"MAIL_SERVER": "smtp.example.com", "MAIL_DEFAULT_SENDER": "app@example.com"},
-         "PASSWORD_RESET_URL must be set in production when MAIL_SERVER is set"),
-        ({"MAIL_SERVER": "smtp.example.com", "PASSWORD_RESET_URL": "https://app.example.com/reset?token={token}"},
-         "MAIL_DEFAULT_SENDER must be set in production when MAIL_SERVER is set"),
-        ({"PASSWORD_RESET_URL": "https://app.example.com/reset"},
-         "PASSWORD_RESET_URL must be an http(s) URL containing {token}, got 'https://app.example.com/reset'"),
-        ({"PASSWORD_RESET_URL": "javascript:alert(1)//{token}"},
-         "PASSWORD_RESET_URL must be an http(s) URL containing {token}, got 'javascript:alert(1)//{token}'"),
+        (
+            {"RATELIMIT_PASSWORD_RESET_PER_EMAIL": "3/fortnight"},
+            "RATELIMIT_PASSWORD_RESET_PER_EMAIL must be a rate limit such as '5/minute', got '3/fortnight'",
+        ),
+        (
+            {"RATELIMIT_ACCOUNT_PASSWORD": "often"},
+            "RATELIMIT_ACCOUNT_PASSWORD must be a rate limit such as '5/minute', got 'often'",
+        ),
+        (
+            {"MAIL_SERVER": "smtp.example.com", "MAIL_DEFAULT_SENDER": "app@example.com"},
+            "PASSWORD_RESET_URL must be set in production when MAIL_SERVER is set",
+        ),
+        (
+            {"MAIL_SERVER": "smtp.example.com", "PASSWORD_RESET_URL": "https://app.example.com/reset?token={token}"},
+            "MAIL_DEFAULT_SENDER must be set in production when MAIL_SERVER is set",
+        ),
+        (
+            {"PASSWORD_RESET_URL": "https://app.example.com/reset"},
+            "PASSWORD_RESET_URL must be an http(s) URL containing {token}, got 'https://app.example.com/reset'",
+        ),
+        (
+            {"PASSWORD_RESET_URL": "javascript:alert(1)//{token}"},
+            "PASSWORD_RESET_URL must be an http(s) URL containing {token}, got 'javascript:alert(1)//{token}'",
+        ),
         ({"PASSWORD_RESET_TTL_SECONDS": "0"}, "PASSWORD_RESET_TTL_SECONDS must be at least 1, got 0"),
         ({"MAIL_PORT": "smtp"}, "MAIL_PORT must be a whole number, got 'smtp'"),
         ({"MAIL_PORT": "70000"}, "MAIL_PORT must be at most 65535, got 70000"),
         ({"MAIL_USE_TLS": "true", "MAIL_USE_SSL": "true"}, "MAIL_USE_TLS and MAIL_USE_SSL cannot both be true"),
         ({"MAIL_USERNAME": "app"}, "MAIL_USERNAME and MAIL_PASSWORD must be set together"),
-        ({"MAIL_DEFAULT_SENDER": "nobody"},
-         "MAIL_DEFAULT_SENDER must be an address such as 'Task API <no-reply@example.com>', got 'nobody'"),
+        (
+            {"MAIL_DEFAULT_SENDER": "nobody"},
+            "MAIL_DEFAULT_SENDER must be an address such as 'Task API <no-reply@example.com>', got 'nobody'",
+        ),
     ],
 )
 def test_unsafe_settings_are_refused(tmp_path, change, message):
@@ -125,9 +159,15 @@ def test_mail_settings(tmp_path):
     assert config["PASSWORD_RESET_URL"] == "http://localhost:3000/reset-password?token={token}"
     assert config["PASSWORD_RESET_TTL_SECONDS"] == 1800
     assert config["RATELIMIT_PASSWORD_RESET"] == "5/minute;20/hour"
-    env = {**PRODUCTION, "MAIL_SERVER": "smtp.example.com", "MAIL_USE_TLS": "true", "MAIL_USERNAME": "app",
-           "MAIL_PASSWORD": "secret", "MAIL_DEFAULT_SENDER": "Task API <tasks@example.com>",
-           "PASSWORD_RESET_URL": "https://app.example.com/reset?token={token}"}
+    env = {
+        **PRODUCTION,
+        "MAIL_SERVER": "smtp.example.com",
+        "MAIL_USE_TLS": "true",
+        "MAIL_USERNAME": "app",
+        "MAIL_PASSWORD": "secret",
+        "MAIL_DEFAULT_SENDER": "Task API <tasks@example.com>",
+        "PASSWORD_RESET_URL": "https://app.example.com/reset?token={token}",
+    }
     config = load_config(tmp_path, env=env)
     assert (config["MAIL_SERVER"], config["MAIL_PORT"], config["MAIL_USE_TLS"]) == ("smtp.example.com", 587, True)
     assert load_config(tmp_path, env={**env, "MAIL_USE_TLS": "", "MAIL_USE_SSL": "yes"})["MAIL_PORT"] == 465
@@ -183,7 +223,8 @@ def test_production_without_a_secret_will_not_start(tmp_path):
 
 def test_postgres_engine_survives_a_managed_server(tmp_path):
     options = load_config(tmp_path, env={**PRODUCTION, "DB_POOL_SIZE": "7", "DB_STATEMENT_TIMEOUT_MS": "5000"})[
-        "SQLALCHEMY_ENGINE_OPTIONS"]
+        "SQLALCHEMY_ENGINE_OPTIONS"
+    ]
     # Checked at checkout without a round trip instead (app/connections.py, tests/test_reliability.py).
     assert "pool_pre_ping" not in options and options["pool_recycle"] == 300
     assert (options["pool_size"], options["max_overflow"], options["pool_timeout"]) == (7, 5, 10)
@@ -197,4 +238,7 @@ def test_no_startup_options_through_neons_pooler(tmp_path):
 
 
 def test_sqlite_gets_no_pool_settings(tmp_path):
-    assert load_config(tmp_path, env={})["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_pre_ping": True, "hide_parameters": True}
+    assert load_config(tmp_path, env={})["SQLALCHEMY_ENGINE_OPTIONS"] == {
+        "pool_pre_ping": True,
+        "hide_parameters": True,
+    }

@@ -91,8 +91,10 @@ def test_the_maintenance_cronjob_runs_every_purge(app, app_env, client, alice):
     assert result.returncode == 0, result.stderr
     logged = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert [line["message"] for line in logged if line["message"].startswith("purged")] == [
-        "purged 1 expired revocations and 0 expired token families", "purged 1 expired idempotency keys",
-        "purged 1 tombstones"]
+        "purged 1 expired revocations and 0 expired token families",
+        "purged 1 expired idempotency keys",
+        "purged 1 tombstones",
+    ]
 
 
 def image_files():
@@ -111,8 +113,19 @@ def fresh_venv(tmp_path_factory):
     """A virtualenv with requirements.txt alone, as the image's build stage makes it."""
     venv = tmp_path_factory.mktemp("image") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-                    "-r", str(ROOT / "requirements.txt")], check=True, timeout=600)
+    subprocess.run(
+        [
+            str(venv / "bin" / "pip"),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "-r",
+            str(ROOT / "requirements.txt"),
+        ],
+        check=True,
+        timeout=600,
+    )
     return venv
 
 
@@ -120,8 +133,12 @@ def test_the_image_installs_the_runtime_set_complete_and_nothing_else(fresh_venv
     pip = [str(fresh_venv / "bin" / "pip"), "--disable-pip-version-check"]
     # Installed with --no-deps, as the image does: every dependency must be pinned too.
     subprocess.run([*pip, "check"], check=True, capture_output=True, timeout=120)
-    installed = {line.split("==")[0].lower() for line in subprocess.run(
-        [*pip, "freeze", "--all"], check=True, capture_output=True, text=True, timeout=120).stdout.split()}
+    installed = {
+        line.split("==")[0].lower()
+        for line in subprocess.run(
+            [*pip, "freeze", "--all"], check=True, capture_output=True, text=True, timeout=120
+        ).stdout.split()
+    }
     assert {"flask", "gunicorn", "psycopg2-binary"} <= installed
     assert not installed & {"playwright", "numpy", "matplotlib", "pytest", "python-dotenv", "uv"}
 
@@ -131,8 +148,11 @@ def test_the_image_start_command_serves(fresh_venv, empty_database, tmp_path):
     srv.mkdir()
     entrypoint = None
     for source, destination in image_files():
-        target = srv / Path(source).name if destination.endswith("/") or destination == "./" else (
-            Path(destination) if destination.startswith("/") else srv / destination)
+        target = (
+            srv / Path(source).name
+            if destination.endswith("/") or destination == "./"
+            else (Path(destination) if destination.startswith("/") else srv / destination)
+        )
         if destination.startswith("/"):  # the entrypoint, outside the work directory
             entrypoint = srv / Path(destination).name
             target = entrypoint
@@ -143,11 +163,20 @@ def test_the_image_start_command_serves(fresh_venv, empty_database, tmp_path):
     assert entrypoint is not None and (srv / "gunicorn.conf.py").exists()
 
     port, metrics_port = free_port(), free_port()
-    env = {"PATH": f"{fresh_venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "APP_ENV": "production",
-           "HOST": "127.0.0.1", "PORT": str(port), "METRICS_PORT": str(metrics_port), "WEB_CONCURRENCY": "2",
-           "RUN_MIGRATIONS": "1",
-           "DATABASE_URL": empty_database, "JWT_SECRET_KEY": PRODUCTION_KEY,
-           "BCRYPT_LOG_ROUNDS": "4", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    env = {
+        "PATH": f"{fresh_venv / 'bin'}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "APP_ENV": "production",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "METRICS_PORT": str(metrics_port),
+        "WEB_CONCURRENCY": "2",
+        "RUN_MIGRATIONS": "1",
+        "DATABASE_URL": empty_database,
+        "JWT_SECRET_KEY": PRODUCTION_KEY,
+        "BCRYPT_LOG_ROUNDS": "4",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
     log = (tmp_path / "out.log").open("w")
     process = subprocess.Popen([str(entrypoint)], cwd=srv, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -169,7 +198,9 @@ def test_the_image_start_command_serves(fresh_venv, empty_database, tmp_path):
             request = urllib.request.Request(f"{base}/healthz", headers={"X-Request-ID": f"probe-{n}"})
             urllib.request.urlopen(request, timeout=5).close()
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-        counted = re.search(r'taskapi_http_request_duration_seconds_count\{[^}]*url_rule="/healthz"[^}]*\} (\S+)', metrics)
+        counted = re.search(
+            r'taskapi_http_request_duration_seconds_count\{[^}]*url_rule="/healthz"[^}]*\} (\S+)', metrics
+        )
         assert counted and float(counted.group(1)) == 12.0  # every worker's requests, added up
     finally:
         process.send_signal(signal.SIGTERM)
@@ -195,8 +226,7 @@ def settings_read():
 def test_every_setting_is_documented():
     settings = settings_read()
     assert {"DATABASE_URL", "JWT_SECRET_KEY", "HOST", "PORT", "WEB_CONCURRENCY", "RUN_MIGRATIONS"} <= settings
-    readme = (ROOT / "README.md").read_text()
-    configuration = readme[readme.index("## Configuration"):readme.index("## Security")]
+    configuration = (ROOT / "docs" / "configuration.md").read_text()
     example = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert sorted(name for name in settings if f"`{name}`" not in configuration) == []
     assert sorted(settings - example) == []

@@ -8,7 +8,6 @@ from uuid import UUID
 import pytest
 from flask import jsonify
 
-
 TASKS = "/api/v1/tasks"
 
 
@@ -56,8 +55,13 @@ def test_chunked_body_over_the_cap_is_413_json(serve):
     base = serve(workers=1)
     connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
     chunks = (b"x" * 65536 for _ in range(24))  # 1.5 MiB
-    connection.request("POST", "/api/v1/auth/login", body=chunks, encode_chunked=True,
-                       headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    connection.request(
+        "POST",
+        "/api/v1/auth/login",
+        body=chunks,
+        encode_chunked=True,
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )
     response = connection.getresponse()
     assert response.status == 413
     assert json.loads(response.read()) == {"detail": "Request Entity Too Large"}
@@ -85,9 +89,7 @@ def test_unexpected_error_is_500_json_without_a_traceback(make_app):
 def test_database_outage_is_503_json(make_app):
     # Nothing listens on port 1: the connection is refused at once.
     app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
-    response = app.test_client().post(
-        "/api/v1/auth/login", json={"email": "a@example.com", "password": "password1"}
-    )
+    response = app.test_client().post("/api/v1/auth/login", json={"email": "a@example.com", "password": "password1"})
     assert response.status_code == 503
     assert response.get_json() == {"detail": "Service temporarily unavailable"}
     assert "127.0.0.1" not in response.get_data(as_text=True)

@@ -63,8 +63,11 @@ def test_the_stored_fingerprint_does_not_reveal_a_signup_password(app, client):
 
 def test_a_long_client_address_is_no_500(make_app):
     client = make_app(PROXY_FIX_X_FOR="1").test_client()
-    response = client.post(SIGNUP, json={"username": "far", "email": "far@example.com", "password": "long enough"},
-                           headers={"Idempotency-Key": "far", "X-Forwarded-For": "x" * 200})
+    response = client.post(
+        SIGNUP,
+        json={"username": "far", "email": "far@example.com", "password": "long enough"},
+        headers={"Idempotency-Key": "far", "X-Forwarded-For": "x" * 200},
+    )
     assert response.status_code == 201
 
 
@@ -104,9 +107,15 @@ def test_a_repeat_while_the_first_runs_is_409(app, client, alice):
     with app.test_request_context(TASKS, method="POST", json={"title": "x"}):
         fingerprint = request_fingerprint()  # what the first request recorded
     with app.app_context():
-        db.session.add(IdempotencyRecord(scope=f"user:{me}", key="busy", fingerprint=fingerprint,
-                                         locked_until=utcnow() + timedelta(minutes=1),
-                                         expires_at=utcnow() + timedelta(days=1)))
+        db.session.add(
+            IdempotencyRecord(
+                scope=f"user:{me}",
+                key="busy",
+                fingerprint=fingerprint,
+                locked_until=utcnow() + timedelta(minutes=1),
+                expires_at=utcnow() + timedelta(days=1),
+            )
+        )
         db.session.commit()
     response = client.post(TASKS, json={"title": "x"}, headers={**alice, "Idempotency-Key": "busy"})
     assert response.status_code == 409
@@ -118,8 +127,15 @@ def test_an_abandoned_reservation_is_taken_over(app, client, alice):
     """A worker that died mid-request wrote nothing (record and write commit together)."""
     me = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
     with app.app_context():
-        db.session.add(IdempotencyRecord(scope=f"user:{me}", key="orphan", fingerprint="x",
-                                         locked_until=utcnow().replace(year=2000), expires_at=utcnow().replace(year=2100)))
+        db.session.add(
+            IdempotencyRecord(
+                scope=f"user:{me}",
+                key="orphan",
+                fingerprint="x",
+                locked_until=utcnow().replace(year=2000),
+                expires_at=utcnow().replace(year=2100),
+            )
+        )
         db.session.commit()
     response = client.post(TASKS, json={"title": "x"}, headers={**alice, "Idempotency-Key": "orphan"})
     assert response.status_code == 201 and count(app, Task) == 1
@@ -175,8 +191,11 @@ def test_concurrent_retries_create_exactly_one_task(serve, app):
 
     def retry():
         barrier.wait()
-        results.append(call(base, "POST", "/tasks", {"title": "from a flaky network"}, token,
-                            headers={"Idempotency-Key": "flaky-1"}))
+        results.append(
+            call(
+                base, "POST", "/tasks", {"title": "from a flaky network"}, token, headers={"Idempotency-Key": "flaky-1"}
+            )
+        )
 
     threads = [threading.Thread(target=retry) for _ in range(12)]
     for thread in threads:

@@ -17,8 +17,11 @@ def imports(path):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = package.split(".")
-            module = ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else [])) \
-                if node.level else node.module
+            module = (
+                ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+                if node.level
+                else node.module
+            )
             found.add(module)
             found.update(f"{module}.{alias.name}" for alias in node.names)
     return found
@@ -49,18 +52,30 @@ def test_models_and_connections_know_only_the_extensions(lower):
 @pytest.mark.parametrize("routes", modules("*/routes.py"), ids=lambda path: path.parent.name)
 def test_views_reach_the_database_only_through_their_stores(routes):
     """No view imports the models, builds a statement, picks a connection, or reads g or a token's claims."""
-    forbidden = ("app.models", "app.connections", "app.extensions", "app.signed_in", "sqlalchemy",
-                 "flask.g", "flask_jwt_extended")
+    forbidden = (
+        "app.models",
+        "app.connections",
+        "app.extensions",
+        "app.signed_in",
+        "sqlalchemy",
+        "flask.g",
+        "flask_jwt_extended",
+    )
     found = {name for name in imports(routes) if name.startswith(forbidden)}
     assert found == set(), routes
 
 
-STATEMENT_BUILDERS = [APP / "tasks" / "sync.py", APP / "tasks" / "keyset.py", APP / "tasks" / "cursors.py",
-                      APP / "signed_in.py"]
+STATEMENT_BUILDERS = [
+    APP / "tasks" / "sync.py",
+    APP / "tasks" / "keyset.py",
+    APP / "tasks" / "cursors.py",
+    APP / "signed_in.py",
+]
 
 
-@pytest.mark.parametrize("store", modules("*/store.py") + STATEMENT_BUILDERS,
-                         ids=lambda path: str(path.relative_to(APP)))
+@pytest.mark.parametrize(
+    "store", modules("*/store.py") + STATEMENT_BUILDERS, ids=lambda path: str(path.relative_to(APP))
+)
 def test_stores_know_nothing_of_views(store):
     views = ("app.blueprint", "app.auth", "app.users.routes", "app.tasks.routes", "flask.request", "flask.g")
     assert {name for name in imports(store) if name.startswith(views)} == set()
@@ -75,8 +90,16 @@ WITHOUT_A_SIGNED_IN_USER = {
     "tasks/sync.py": {"purge_tombstones"},
     "tasks/keyset.py": set(),  # builds the list's statements; tasks/store.py runs them
     # A reset link: no one is signed in (the password is forgotten); the token names the account.
-    "users/store.py": {"create_account", "authenticate", "all_accounts", "seed_accounts", "_unique_names",
-                       "issue_reset", "reset_password", "refresh_session"},
+    "users/store.py": {
+        "create_account",
+        "authenticate",
+        "all_accounts",
+        "seed_accounts",
+        "_unique_names",
+        "issue_reset",
+        "reset_password",
+        "refresh_session",
+    },
 }
 
 
@@ -84,6 +107,11 @@ WITHOUT_A_SIGNED_IN_USER = {
 def test_a_store_reaches_a_users_data_only_through_the_signed_in_user(store):
     """Every other function of a store runs its statements through the SignedInUser it is given."""
     tree = ast.parse((APP / store).read_text())
-    direct = {function.name for function in tree.body if isinstance(function, ast.FunctionDef)
-              for node in ast.walk(function) if isinstance(node, ast.Name) and node.id in ("run", "db")}
+    direct = {
+        function.name
+        for function in tree.body
+        if isinstance(function, ast.FunctionDef)
+        for node in ast.walk(function)
+        if isinstance(node, ast.Name) and node.id in ("run", "db")
+    }
     assert direct == WITHOUT_A_SIGNED_IN_USER[store]

@@ -12,8 +12,7 @@ VENV = Path(sys.executable).parent.parent  # the virtualenv running the tests: m
 
 
 def make(*args, cwd=ROOT):
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def test_make_run_and_dev_install_the_runtime_requirements_alone(tmp_path):
@@ -35,11 +34,24 @@ def test_a_dotenv_file_is_read_by_no_command(tmp_path):
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
         copy(ROOT / name, tmp_path / name)
     (tmp_path / ".env").write_text("APP_ENV=bogus\nDATABASE_URL=postgresql://nobody@127.0.0.1:1/elsewhere\n")
-    settings = ("APP_ENV", "DATABASE_URL", "MIGRATIONS_DATABASE_URL", "FLASK_SKIP_DOTENV", "PROMETHEUS_MULTIPROC_DIR",
-                "COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")  # coverage: the copies are not the project's files
+    settings = (
+        "APP_ENV",
+        "DATABASE_URL",
+        "MIGRATIONS_DATABASE_URL",
+        "FLASK_SKIP_DOTENV",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "COVERAGE_PROCESS_CONFIG",
+        "COVERAGE_PROCESS_START",
+    )  # coverage: the copies are not the project's files
     env = {name: value for name, value in os.environ.items() if name not in settings}
     # The suite's virtualenv, taken as installed (-o: no pip run).
-    result = subprocess.run(["make", "--no-print-directory", "-o", f"{VENV}/.installed-runtime", "migrate",
-                             f"VENV={VENV}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-o", f"{VENV}/.installed-runtime", "migrate", f"VENV={VENV}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "instance" / "app.db").stat().st_size > 0  # development's default database, migrated

@@ -26,10 +26,21 @@ def test_models_and_migrations_agree(app):
 
 def flask_db(database_url, *args, **extra_env):
     """Run ``flask --app wsgi db ...`` as an operator would, in production mode."""
-    env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": database_url, "JWT_SECRET_KEY": PRODUCTION_KEY, **extra_env}
+    env = {
+        **os.environ,
+        "APP_ENV": "production",
+        "DATABASE_URL": database_url,
+        "JWT_SECRET_KEY": PRODUCTION_KEY,
+        **extra_env,
+    }
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "db", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
 
 
@@ -45,8 +56,16 @@ def test_upgrade_downgrade_upgrade(empty_database):
     # alembic's lines are the app's JSON, not alembic.ini's plain text.
     assert not [line for line in upgraded if "Running upgrade" in line and not line.startswith("{")]
     assert any(json.loads(line)["message"].startswith("Running upgrade") for line in upgraded if line.startswith("{"))
-    assert tables(empty_database) == {"users", "tasks", "task_tombstones", "revoked_sessions", "token_families",
-                                      "idempotency_keys", "password_resets", "alembic_version"}
+    assert tables(empty_database) == {
+        "users",
+        "tasks",
+        "task_tombstones",
+        "revoked_sessions",
+        "token_families",
+        "idempotency_keys",
+        "password_resets",
+        "alembic_version",
+    }
     flask_db(empty_database, "downgrade", "base")
     assert tables(empty_database) == {"alembic_version"}
     flask_db(empty_database, "upgrade")
@@ -84,13 +103,16 @@ def test_the_task_count_is_backfilled(empty_database):
         for name in ("many", "none"):
             conn.exec_driver_sql(
                 "INSERT INTO users (username, username_key, email, hashed_password, created_at) "
-                f"VALUES ('{name}', '{name}', '{name}@example.com', 'x', CURRENT_TIMESTAMP)")
+                f"VALUES ('{name}', '{name}', '{name}@example.com', 'x', CURRENT_TIMESTAMP)"
+            )
         conn.exec_driver_sql(
             "INSERT INTO tasks (title, created_at, updated_at, owner_id) SELECT 't', CURRENT_TIMESTAMP, "
-            "CURRENT_TIMESTAMP, id FROM users WHERE username = 'many'")
+            "CURRENT_TIMESTAMP, id FROM users WHERE username = 'many'"
+        )
         conn.exec_driver_sql(
             "INSERT INTO tasks (title, created_at, updated_at, owner_id) SELECT 'u', CURRENT_TIMESTAMP, "
-            "CURRENT_TIMESTAMP, id FROM users WHERE username = 'many'")
+            "CURRENT_TIMESTAMP, id FROM users WHERE username = 'many'"
+        )
     flask_db(empty_database, "upgrade")
     with engine.connect() as conn:
         counts = dict(conn.exec_driver_sql("SELECT username, task_count FROM users").all())

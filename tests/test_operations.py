@@ -22,8 +22,12 @@ def test_healthz_needs_no_database(make_app, capsys):
     assert response.status_code == 503
     assert response.get_json() == {"detail": "Service temporarily unavailable"}
     logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
-    assert {"level": "ERROR", "message": "store unavailable: OperationalError", "path": "/readyz",
-            "request_id": response.headers["X-Request-ID"]}.items() <= logged[-1].items()
+    assert {
+        "level": "ERROR",
+        "message": "store unavailable: OperationalError",
+        "path": "/readyz",
+        "request_id": response.headers["X-Request-ID"],
+    }.items() <= logged[-1].items()
 
 
 def test_readyz_with_the_database(client):
@@ -71,8 +75,13 @@ def test_every_server_log_line_is_json_the_libraries_too(serve):
     """A library's warning (Flask-Limiter's, as its Redis is away: it counts in memory meanwhile,
     and said so to no one before) comes out as gunicorn's own lines and the app's do: JSON."""
     base = serve(workers=1, RATELIMIT_ENABLED="true", RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
-    status, _, _ = call(base, "POST", "/auth/login", {"email": "eve@example.com", "password": "wrong password"},
-                        headers={"X-Request-ID": "limiter-away"})
+    status, _, _ = call(
+        base,
+        "POST",
+        "/auth/login",
+        {"email": "eve@example.com", "password": "wrong password"},
+        headers={"X-Request-ID": "limiter-away"},
+    )
     assert status == 401
     log = serve.processes[-1].log
     deadline = time.monotonic() + 10
@@ -80,8 +89,11 @@ def test_every_server_log_line_is_json_the_libraries_too(serve):
         time.sleep(0.1)
     logged = [json.loads(line) for line in list(log)]  # any line that is not JSON fails here
     (warning,) = [line for line in logged if line["logger"] == "flask-limiter"]
-    assert {"level": "WARNING", "request_id": "limiter-away",
-            "message": "Rate limit storage unreachable - falling back to in-memory storage"}.items() <= warning.items()
+    assert {
+        "level": "WARNING",
+        "request_id": "limiter-away",
+        "message": "Rate limit storage unreachable - falling back to in-memory storage",
+    }.items() <= warning.items()
     assert any(line["logger"] == "gunicorn.error" and line["message"].startswith("Booting worker") for line in logged)
 
 
@@ -103,7 +115,9 @@ def run(app, *args, input=None):
 
 
 def test_users_create_and_list(app):
-    result = run(app, "users", "create", "--username", "carol", "--email", "Carol@Example.com", "--password", "long enough")
+    result = run(
+        app, "users", "create", "--username", "carol", "--email", "Carol@Example.com", "--password", "long enough"
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("created user ")
     listing = run(app, "users", "list").output.splitlines()
@@ -115,7 +129,10 @@ def test_users_create_and_list(app):
 def test_users_create_asks_for_what_is_missing(app, client):
     result = run(app, "users", "create", input="dave\ndave@example.com\nsecret pass\nsecret pass\n")
     assert result.exit_code == 0, result.output
-    assert client.post("/api/v1/auth/login", json={"email": "dave@example.com", "password": "secret pass"}).status_code == 200
+    assert (
+        client.post("/api/v1/auth/login", json={"email": "dave@example.com", "password": "secret pass"}).status_code
+        == 200
+    )
 
 
 def test_users_create_applies_the_signup_rules(app):
@@ -138,14 +155,24 @@ def test_seed(app, client):
     assert len(synced) == int(client.get("/api/v1/tasks?count=true", headers=token).headers["X-Total-Count"])
     cursor = client.get("/api/v1/tasks/changes", headers=token).get_json()["next_cursor"]
     client.post("/api/v1/tasks", json={"title": "after the seed"}, headers=token)
-    assert [t["title"] for t in client.get("/api/v1/tasks/changes", query_string={"since": cursor},
-                                           headers=token).get_json()["changes"]] == ["after the seed"]
+    assert [
+        t["title"]
+        for t in client.get("/api/v1/tasks/changes", query_string={"since": cursor}, headers=token).get_json()[
+            "changes"
+        ]
+    ] == ["after the seed"]
     assert run(app, "seed", "--users", "1", "--prefix", "demo").exit_code == 1  # demo1 exists
 
 
-@pytest.mark.parametrize("options, problem", [
-    (["--prefix", "a b"], "username"), (["--password", "short"], "password"), (["--password", "é" * 37], "password"),
-    (["--prefix", "x" * 60], "username")])
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        (["--prefix", "a b"], "username"),
+        (["--password", "short"], "password"),
+        (["--password", "é" * 37], "password"),
+        (["--prefix", "x" * 60], "username"),
+    ],
+)
 def test_seed_applies_the_signup_rules(app, options, problem):
     result = run(app, "seed", "--users", "2", "--tasks", "0", *options)
     assert result.exit_code == 1 and problem in result.output and "Traceback" not in result.output
@@ -158,13 +185,25 @@ def test_maintenance_runs_every_purge_even_when_one_fails(make_app):
     assert result.exit_code == 1 and "failed: tokens, idempotency, tombstones" in result.output
     logged = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     failures = [line for line in logged if line["message"].endswith("purge failed")]
-    assert [line["message"] for line in failures] == ["tokens purge failed", "idempotency purge failed",
-                                                      "tombstones purge failed"]
+    assert [line["message"] for line in failures] == [
+        "tokens purge failed",
+        "idempotency purge failed",
+        "tombstones purge failed",
+    ]
     assert all("OperationalError" in line["exception"] for line in failures)
 
 
-@pytest.mark.parametrize("command", [["users", "create"], ["users", "list"], ["users", "reset-link"], ["tokens", "purge"],
-                                     ["seed"], ["maintenance", "run"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["users", "create"],
+        ["users", "list"],
+        ["users", "reset-link"],
+        ["tokens", "purge"],
+        ["seed"],
+        ["maintenance", "run"],
+    ],
+)
 def test_every_command_has_help(app, command):
     result = run(app, *command, "--help")
     assert result.exit_code == 0 and "Usage:" in result.output
@@ -176,8 +215,12 @@ def test_redis_away_neither_stops_the_service_nor_forgets_a_logout(make_app):
     client = make_app(REDIS_URL="redis://127.0.0.1:1/0", RATELIMIT_ENABLED="true").test_client()
     response = client.get("/readyz")
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
-    assert client.post("/api/v1/auth/signup", json={
-        "username": "away", "email": "away@example.com", "password": "away password"}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/auth/signup", json={"username": "away", "email": "away@example.com", "password": "away password"}
+        ).status_code
+        == 201
+    )
     tokens = client.post("/api/v1/auth/login", json={"email": "away@example.com", "password": "away password"})
     headers = {"Authorization": "Bearer " + tokens.get_json()["access_token"]}
     assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204

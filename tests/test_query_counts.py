@@ -68,22 +68,40 @@ def test_a_reset_request_is_two_statements_with_or_without_an_account(app, clien
 
 def test_login_and_signup_are_one_statement_each(app, client):
     with counted(app) as statements:
-        assert client.post("/api/v1/auth/signup", json={
-            "username": "carol", "email": "carol@example.com", "password": "long enough"}).status_code == 201
+        assert (
+            client.post(
+                "/api/v1/auth/signup",
+                json={"username": "carol", "email": "carol@example.com", "password": "long enough"},
+            ).status_code
+            == 201
+        )
     assert len(statements) == 1
     with counted(app) as statements:
-        assert client.post("/api/v1/auth/login", json={
-            "email": "carol@example.com", "password": "long enough"}).status_code == 200
+        assert (
+            client.post(
+                "/api/v1/auth/login", json={"email": "carol@example.com", "password": "long enough"}
+            ).status_code
+            == 200
+        )
     assert len(statements) == 1
 
 
-@pytest.mark.parametrize("method, path, body", [
-    ("get", "/api/v1/users/me", None), ("get", f"{TASKS}/{{id}}", None), ("get", f"{TASKS}?limit=50", None),
-    ("get", f"{TASKS}/changes", None), ("post", TASKS, {"title": "new"}), ("put", f"{TASKS}/{{id}}", {"title": "x"}),
-    ("delete", f"{TASKS}/{{id}}", None), ("patch", "/api/v1/users/me", {"username": "alicia"}),
-])
-def test_reads_skip_begin_and_rollback_writes_keep_their_transaction(app, client, alice, with_tasks, method, path,
-                                                                      body):
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("get", "/api/v1/users/me", None),
+        ("get", f"{TASKS}/{{id}}", None),
+        ("get", f"{TASKS}?limit=50", None),
+        ("get", f"{TASKS}/changes", None),
+        ("post", TASKS, {"title": "new"}),
+        ("put", f"{TASKS}/{{id}}", {"title": "x"}),
+        ("delete", f"{TASKS}/{{id}}", None),
+        ("patch", "/api/v1/users/me", {"username": "alicia"}),
+    ],
+)
+def test_reads_skip_begin_and_rollback_writes_keep_their_transaction(
+    app, client, alice, with_tasks, method, path, body
+):
     """On PostgreSQL a read is its statements alone (app/connections.py); a write is never in autocommit."""
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
@@ -109,7 +127,6 @@ def test_a_write_after_a_read_in_one_app_context_is_a_transaction(app, client, a
     assert statements.autocommit == [True] + [False] * (len(statements) - 1)
 
 
-
 def test_the_hot_statements_are_plain_sql_not_orm():
     """Built on the tables (app/models.py): a model's attribute anywhere in one would send
     every request's statement through the ORM's compile and loading steps, with nothing to
@@ -120,9 +137,14 @@ def test_the_hot_statements_are_plain_sql_not_orm():
     from app.tasks.keyset import count_statement, page_statement
     from app.tasks.store import CREATE, TASK, _update
 
-    checked = [ACCOUNT, TASK, TAKE_NEXT_CHANGE, count_statement(frozenset({"q"})),
-               page_statement((("id", False),), frozenset({"completed"}), frozenset()),
-               page_statement((("due_date", True), ("title", False), ("id", False)), frozenset(), None)]
+    checked = [
+        ACCOUNT,
+        TASK,
+        TAKE_NEXT_CHANGE,
+        count_statement(frozenset({"q"})),
+        page_statement((("id", False),), frozenset({"completed"}), frozenset()),
+        page_statement((("due_date", True), ("title", False), ("id", False)), frozenset(), None),
+    ]
     writes = [CREATE, _update(frozenset({"title", "completed"}), True)]
     revocations = DatabaseRevocations()
     for statement in checked + [_checked(statement, revocations) for statement in checked] + writes:
@@ -141,9 +163,17 @@ def test_a_read_holds_one_pooled_connection_at_a_time(make_app):
     headers = AuthActions(client).headers()
     task = client.post(TASKS, json={"title": "t"}, headers=headers).get_json()["id"]
     cursor = client.get(f"{TASKS}/changes", headers=headers).get_json()["next_cursor"]
-    reads = ["/api/v1/users/me", TASKS, f"{TASKS}?q=t&completed=false", f"{TASKS}?offset=50",
-             f"{TASKS}?offset=50&q=nothing", f"{TASKS}/{task}", f"{TASKS}/999999",
-             f"{TASKS}/changes", f"{TASKS}/changes?since={cursor}"]
+    reads = [
+        "/api/v1/users/me",
+        TASKS,
+        f"{TASKS}?q=t&completed=false",
+        f"{TASKS}?offset=50",
+        f"{TASKS}?offset=50&q=nothing",
+        f"{TASKS}/{task}",
+        f"{TASKS}/999999",
+        f"{TASKS}/changes",
+        f"{TASKS}/changes?since={cursor}",
+    ]
     expected = {"/api/v1/users/me": 200, f"{TASKS}/999999": 404}
     for method in ("GET", "HEAD"):
         for path in reads:

@@ -46,8 +46,9 @@ def test_racing_updates_all_succeed_and_one_state_wins(serve):
     base = serve()
     token = account(base)
     task = call(base, "POST", "/tasks", {"title": "start"}, token)[1]
-    results = together(12, lambda n: call(base, "PUT", f"/tasks/{task['id']}",
-                                          {"title": f"edit {n}", "description": f"by {n}"}, token))
+    results = together(
+        12, lambda n: call(base, "PUT", f"/tasks/{task['id']}", {"title": f"edit {n}", "description": f"by {n}"}, token)
+    )
     assert {status for status, _, _ in results} == {200}
     final = call(base, "GET", f"/tasks/{task['id']}", token=token)[1]
     # One writer's whole state, never a mix of two.
@@ -78,12 +79,22 @@ def test_racing_password_changes_one_wins_and_none_is_lost(serve):
     """Each is told the truth: one 204, the others refused (400, or 401 once the first has won)."""
     base = serve()
     token = account(base, "changer")
-    results = together(8, lambda n: call(base, "PUT", "/users/me/password", {
-        "current_password": "race password", "new_password": f"new password {n}"}, token)[0])
+    results = together(
+        8,
+        lambda n: call(
+            base,
+            "PUT",
+            "/users/me/password",
+            {"current_password": "race password", "new_password": f"new password {n}"},
+            token,
+        )[0],
+    )
     assert results.count(204) == 1 and set(results) <= {204, 400, 401}
     winner = results.index(204)
-    logins = [call(base, "POST", "/auth/login", {"email": "changer@example.com", "password": f"new password {n}"})[0]
-              for n in range(8)]
+    logins = [
+        call(base, "POST", "/auth/login", {"email": "changer@example.com", "password": f"new password {n}"})[0]
+        for n in range(8)
+    ]
     assert logins == [200 if n == winner else 401 for n in range(8)]  # the password the 204 promised
 
 
@@ -177,8 +188,17 @@ def own_postgres():
     as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust")
 
     def start():
-        as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
-                    "-l", str(data / "log"), "-w", "start")
+        as_postgres(
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+            "-l",
+            str(data / "log"),
+            "-w",
+            "start",
+        )
 
     def stop():
         as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
@@ -187,8 +207,10 @@ def own_postgres():
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres", start, stop
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(bin_dir / "pg_ctl"), "-D", str(data), "-m",
-                        "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -205,8 +227,11 @@ def test_connections_the_server_closed_are_replaced_unseen(app, client, alice):
     for _ in range(3):  # a few connections in the pool
         assert client.get("/api/v1/users/me", headers=alice).status_code == 200
     terminate_other_connections(url)
-    for method, path, body in [("get", "/api/v1/users/me", None), ("post", "/api/v1/tasks", {"title": "after"}),
-                               ("get", "/api/v1/tasks", None)]:
+    for method, path, body in [
+        ("get", "/api/v1/users/me", None),
+        ("post", "/api/v1/tasks", {"title": "after"}),
+        ("get", "/api/v1/tasks", None),
+    ]:
         response = getattr(client, method)(path, json=body, headers=alice)
         assert response.status_code < 300, response.get_json()
 
@@ -215,8 +240,10 @@ def terminate_other_connections(url):
     admin = psycopg2.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cur.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
         assert cur.fetchone()[0] >= 1
     admin.close()
     time.sleep(0.2)  # the server's goodbye reaches the sockets
@@ -260,8 +287,14 @@ def test_database_outage_fails_fast_and_recovers_without_restart(serve, own_post
     url, start, stop = own_postgres
     env = {k: v for k, v in os.environ.items()}
     env.update(APP_ENV="production", DATABASE_URL=url, JWT_SECRET_KEY=PRODUCTION_KEY)
-    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     base = serve(workers=2, DATABASE_URL=url, DB_CONNECT_TIMEOUT="2")
     master = serve.processes[-1]
     token = account(base, "outage")

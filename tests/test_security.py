@@ -11,7 +11,6 @@ import time
 import flask
 import jwt as pyjwt
 import pytest
-import redis
 from sqlalchemy import select
 
 from app.extensions import db
@@ -20,15 +19,6 @@ from tests.conftest import REDIS_TEST_URL, redis_available
 from tests.http import call
 
 ME = "/api/v1/users/me"
-
-
-@pytest.fixture
-def shared_store():
-    """Redis when one answers (emptied first), else None: in-memory limits, one worker."""
-    if not redis_available():
-        return None
-    redis.Redis.from_url(REDIS_TEST_URL).flushdb()
-    return REDIS_TEST_URL
 
 
 def limited_server(serve, shared_store, **limits):
@@ -140,8 +130,13 @@ def test_revocation_holds_in_every_worker(serve, store):
 def test_a_remembered_token_is_refused_once_it_expires(make_app):
     """Each worker remembers tokens it verified (app/tokens.py); the expiry still holds."""
     client = make_app(JWT_ACCESS_TOKEN_EXPIRES="2").test_client()
-    assert client.post("/api/v1/auth/signup", json={
-        "username": "brief", "email": "brief@example.com", "password": "brief password"}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/auth/signup",
+            json={"username": "brief", "email": "brief@example.com", "password": "brief password"},
+        ).status_code
+        == 201
+    )
     token = client.post("/api/v1/auth/login", json={"email": "brief@example.com", "password": "brief password"})
     headers = {"Authorization": "Bearer " + token.get_json()["access_token"]}
     assert [client.get(ME, headers=headers).status_code for _ in range(3)] == [200] * 3
@@ -168,8 +163,13 @@ def test_a_token_remembered_by_one_app_is_not_trusted_by_another_key(client, ali
 def test_unknown_email_costs_as_much_as_a_wrong_password(make_app):
     """Timing does not tell who has an account (a ratio of medians, not one sample)."""
     client = make_app(BCRYPT_LOG_ROUNDS="9").test_client()  # bcrypt dominates, as at 12 in production
-    assert client.post("/api/v1/auth/signup", json={
-        "username": "timing", "email": "timing@example.com", "password": "right password"}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/auth/signup",
+            json={"username": "timing", "email": "timing@example.com", "password": "right password"},
+        ).status_code
+        == 201
+    )
 
     def seconds(email):
         start = time.perf_counter()
@@ -267,8 +267,16 @@ def test_each_auth_endpoint_is_limited_per_client_address(serve, shared_store, p
 
 def test_forwarded_for_is_ignored_without_a_trusted_proxy(serve, shared_store):
     base = limited_server(serve, shared_store, RATELIMIT_LOGIN="3/minute")
-    statuses = [call(base, "POST", "/auth/login", {"email": "a@example.com", "password": "x"},
-                     headers={"X-Forwarded-For": f"203.0.113.{n}"})[0] for n in range(5)]
+    statuses = [
+        call(
+            base,
+            "POST",
+            "/auth/login",
+            {"email": "a@example.com", "password": "x"},
+            headers={"X-Forwarded-For": f"203.0.113.{n}"},
+        )[0]
+        for n in range(5)
+    ]
     assert statuses == [401, 401, 401, 429, 429]
 
 
@@ -276,8 +284,13 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_limit(serve, shared_stor
     base = limited_server(serve, shared_store, RATELIMIT_LOGIN="2/minute", PROXY_FIX_X_FOR="1")
 
     def login_from(address):
-        return call(base, "POST", "/auth/login", {"email": "a@example.com", "password": "x"},
-                    headers={"X-Forwarded-For": address})[0]
+        return call(
+            base,
+            "POST",
+            "/auth/login",
+            {"email": "a@example.com", "password": "x"},
+            headers={"X-Forwarded-For": address},
+        )[0]
 
     assert [login_from("203.0.113.1") for _ in range(3)] == [401, 401, 429]
     assert login_from("203.0.113.2") == 401

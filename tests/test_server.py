@@ -9,6 +9,7 @@ import re
 import socket
 import time
 import urllib.request
+from contextlib import suppress
 
 import pytest
 
@@ -51,8 +52,9 @@ def test_a_long_query_string_is_refused_in_json_not_by_gunicorn(serve):
     user = {"username": "dave", "email": "dave@example.com", "password": "long enough"}
     assert call(server, "POST", "/auth/signup", user)[0] == 201
     token = call(server, "POST", "/auth/login", {"email": user["email"], "password": user["password"]})[1]
-    status, body, _headers = call(server, "GET", "/tasks/changes?" + "&".join(["limit=9999"] * 600),
-                                  token=token["access_token"])
+    status, body, _headers = call(
+        server, "GET", "/tasks/changes?" + "&".join(["limit=9999"] * 600), token=token["access_token"]
+    )
     assert status == 422
     assert body["detail"] == "Validation error" and list(body["errors"]) == ["limit"]
 
@@ -77,8 +79,17 @@ def test_metrics_are_served_on_their_own_port_with_every_workers_counts(serve):
     assert call(base, "POST", "/auth/signup", user)[0] == 201
     token = call(base, "POST", "/auth/login", {"email": user["email"], "password": user["password"]})[1]["access_token"]
 
-    for path in ("/metrics", "//metrics", "/%6detrics", "/metrics/", "//api/v1/tasks", "/api%2Fv1/tasks",
-                 "/api/v1%2ftasks", "//api//v1/tasks", "/api/v1/tasks%2F"):
+    for path in (
+        "/metrics",
+        "//metrics",
+        "/%6detrics",
+        "/metrics/",
+        "//api/v1/tasks",
+        "/api%2Fv1/tasks",
+        "/api/v1%2ftasks",
+        "//api//v1/tasks",
+        "/api/v1/tasks%2F",
+    ):
         assert raw_get(base, path, token) == (404, {"detail": "Not Found"}), path
     assert raw_get(base, "/api/v1/tasks", token) == (200, [])  # the control
     assert raw_get(base, f"{base}/api/v1/tasks", token) == (200, [])  # the absolute form is no doubled slash
@@ -96,10 +107,9 @@ def test_a_metrics_port_in_use_stops_the_start(serve):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        try:  # the API's port is bound before the metrics' port is tried: it may answer for a moment
+        # The API's port is bound before the metrics' port is tried: it may answer for a moment.
+        with suppress(pytest.fail.Exception):
             serve(workers=1, METRICS_PORT=str(taken.getsockname()[1]))
-        except pytest.fail.Exception:
-            pass
         master = serve.processes[-1]
         assert master.wait(timeout=30) != 0
     time.sleep(0.2)  # the last of its log

@@ -55,8 +55,11 @@ def test_refresh_answers_new_tokens_and_the_presented_one_is_used_up(client, aut
     assert client.get(ME, headers=bearer(first["access_token"])).get_json()["username"] == "alice"
     # The new refresh token refreshes in turn; each refresh token of the session expires when the login's does.
     second = client.post(REFRESH, headers=bearer(first["refresh_token"])).get_json()
-    assert claims(second["refresh_token"])["exp"] == claims(first["refresh_token"])["exp"] == \
-        claims(login["refresh_token"])["exp"]
+    assert (
+        claims(second["refresh_token"])["exp"]
+        == claims(first["refresh_token"])["exp"]
+        == claims(login["refresh_token"])["exp"]
+    )
     assert claims(second["refresh_token"])["sid"] == claims(login["refresh_token"])["sid"]
     assert client.get(ME, headers=bearer(second["access_token"])).status_code == 200
 
@@ -130,10 +133,12 @@ def test_a_logout_survives_a_redis_flush(make_app, redis_db):
 
 def test_a_logout_made_before_redis_was_configured_holds_after(make_app, redis_db):
     without_redis = make_app(JWT_SECRET_KEY=KEY).test_client()
-    without_redis.post("/api/v1/auth/signup", json={"username": "late", "email": "l@example.com",
-                                                    "password": "late pass"})
-    tokens = without_redis.post("/api/v1/auth/login", json={"email": "l@example.com",
-                                                            "password": "late pass"}).get_json()
+    without_redis.post(
+        "/api/v1/auth/signup", json={"username": "late", "email": "l@example.com", "password": "late pass"}
+    )
+    tokens = without_redis.post(
+        "/api/v1/auth/login", json={"email": "l@example.com", "password": "late pass"}
+    ).get_json()
     assert without_redis.post(LOGOUT, headers=bearer(tokens["access_token"])).status_code == 204
     with_redis = make_app(JWT_SECRET_KEY=KEY, REDIS_URL=REDIS_TEST_URL, RATELIMIT_ENABLED="true").test_client()
     assert works(with_redis, tokens) == {"access": False, "refresh": False}

@@ -47,13 +47,11 @@ def test_a_store_function_refuses_to_run_without_a_signed_in_user(app, alice, al
 
 def test_a_signed_in_user_comes_only_from_a_verified_token(app, client, alice):
     alice_id = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
-    with app.test_request_context(TASKS):
-        with pytest.raises(NoAuthorizationError):  # no token in this request
-            SignedInUser.from_token()
+    with app.test_request_context(TASKS), pytest.raises(NoAuthorizationError):  # no token in this request
+        SignedInUser.from_token()
     forged = alice["Authorization"][:-4] + ("AAAA" if not alice["Authorization"].endswith("AAAA") else "BBBB")
-    with app.test_request_context(TASKS, headers={"Authorization": forged}):
-        with pytest.raises(pyjwt.InvalidSignatureError):
-            SignedInUser.from_token()
+    with app.test_request_context(TASKS, headers={"Authorization": forged}), pytest.raises(pyjwt.InvalidSignatureError):
+        SignedInUser.from_token()
     with app.test_request_context(TASKS, headers=alice):
         assert signed_in().id == alice_id
 
@@ -86,8 +84,14 @@ def test_a_statement_that_does_not_keep_to_the_users_rows_is_refused(app, alice,
     assert statements == []
 
 
-ACCESS_ROUTES = [("GET", "/api/v1/users/me"), ("GET", TASKS), ("GET", f"{TASKS}/1"), ("POST", TASKS),
-                 ("DELETE", f"{TASKS}/1"), ("POST", "/api/v1/auth/logout")]
+ACCESS_ROUTES = [
+    ("GET", "/api/v1/users/me"),
+    ("GET", TASKS),
+    ("GET", f"{TASKS}/1"),
+    ("POST", TASKS),
+    ("DELETE", f"{TASKS}/1"),
+    ("POST", "/api/v1/auth/logout"),
+]
 MISSING = object()
 
 
@@ -98,35 +102,81 @@ def resigned(app, token, claims):
     return pyjwt.encode(changed, app.config["JWT_SECRET_KEY"], algorithm="HS256")
 
 
-@pytest.mark.parametrize("claims", [
-    {"ver": [1]}, {"ver": "1"}, {"ver": 1.0}, {"ver": True}, {"ver": None}, {"ver": 2**40}, {"ver": MISSING},
-    {"sid": 7}, {"sid": None}, {"sid": ["a-session"]}, {"sid": "x" * 37}, {"sid": ""}, {"sid": MISSING},
-    {"sub": 7}, {"sub": "٣"}, {"sub": "0"}, {"sub": "12345678901"}, {"sub": "9" * 5000}, {"sub": MISSING},
-    {"exp": MISSING}, {"exp": "9999999999"}, {"exp": True}, {"exp": 2**40},
-    {"sxp": MISSING}, {"sxp": "9999999999"}, {"sxp": [1]}, {"sxp": -1}, {"sxp": 2**40},
-    {"type": MISSING}, {"type": "refresh"}, {"type": "other"}, {"type": ["access"]},
-])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"ver": [1]},
+        {"ver": "1"},
+        {"ver": 1.0},
+        {"ver": True},
+        {"ver": None},
+        {"ver": 2**40},
+        {"ver": MISSING},
+        {"sid": 7},
+        {"sid": None},
+        {"sid": ["a-session"]},
+        {"sid": "x" * 37},
+        {"sid": ""},
+        {"sid": MISSING},
+        {"sub": 7},
+        {"sub": "٣"},
+        {"sub": "0"},
+        {"sub": "12345678901"},
+        {"sub": "9" * 5000},
+        {"sub": MISSING},
+        {"exp": MISSING},
+        {"exp": "9999999999"},
+        {"exp": True},
+        {"exp": 2**40},
+        {"sxp": MISSING},
+        {"sxp": "9999999999"},
+        {"sxp": [1]},
+        {"sxp": -1},
+        {"sxp": 2**40},
+        {"type": MISSING},
+        {"type": "refresh"},
+        {"type": "other"},
+        {"type": ["access"]},
+    ],
+)
 def test_access_token_claims_of_another_type_are_401_before_any_statement(app, client, alice, claims, statements):
     """Signed with the server's key but not as we issue them: 401, never a database error (whose log
     line would show the value), and a token that never expires is no token."""
     token = resigned(app, alice["Authorization"].split()[1], claims)
     for method, path in ACCESS_ROUTES:
-        response = client.open(path, method=method, json={"title": "t"} if method == "POST" else None,
-                               headers={"Authorization": f"Bearer {token}"})
+        response = client.open(
+            path,
+            method=method,
+            json={"title": "t"} if method == "POST" else None,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert response.status_code == 401, (path, claims)
         assert response.get_json() == {"detail": "Not authenticated"}
     assert statements == []
 
 
-@pytest.mark.parametrize("claims", [
-    {"jti": MISSING}, {"jti": 5}, {"jti": ["x"]}, {"jti": "x" * 37}, {"exp": MISSING}, {"exp": 1.5e10},
-    {"ver": "1"}, {"sid": {"a": 1}}, {"type": MISSING}, {"type": "access"},
-])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"jti": MISSING},
+        {"jti": 5},
+        {"jti": ["x"]},
+        {"jti": "x" * 37},
+        {"exp": MISSING},
+        {"exp": 1.5e10},
+        {"ver": "1"},
+        {"sid": {"a": 1}},
+        {"type": MISSING},
+        {"type": "access"},
+    ],
+)
 def test_refresh_token_claims_of_another_type_are_401_before_any_statement(app, client, auth, claims, statements):
     auth.signup()
     refresh = auth.login().get_json()["refresh_token"]
     statements.clear()
-    response = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {resigned(app, refresh, claims)}"})
+    response = client.post(
+        "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {resigned(app, refresh, claims)}"}
+    )
     assert response.status_code == 401 and response.get_json() == {"detail": "Not authenticated"}
     assert statements == []
 
@@ -141,8 +191,13 @@ def test_an_update_never_sets_a_column_that_only_a_parameter_names(app, alice, a
     with app.test_request_context(f"{TASKS}/{alices_task['id']}", method="PATCH", headers=alice):
         user = signed_in()
         with pytest.raises(ValueError, match="named like columns"):
-            user.write(store._update(frozenset({"title"}), None), task_id=alices_task["id"], now=None,
-                       new_title="renamed", owner_id=12345)
+            user.write(
+                store._update(frozenset({"title"}), None),
+                task_id=alices_task["id"],
+                now=None,
+                new_title="renamed",
+                owner_id=12345,
+            )
     assert not any(statement.startswith("UPDATE tasks") for statement in statements)
 
 

@@ -126,7 +126,8 @@ def test_a_cursor_older_than_the_tombstones_kept_is_410(app, client, alice):
     response = client.get(CHANGES, query_string={"since": old_cursor}, headers=alice)
     assert response.status_code == 410
     assert response.get_json() == {
-        "detail": "Sync cursor too old: deleted tasks were forgotten since; sync again without since"}
+        "detail": "Sync cursor too old: deleted tasks were forgotten since; sync again without since"
+    }
     # A full sync works, and its cursor is good again, also while paging.
     create(client, alice, "kept")
     fresh = sync(client, alice)
@@ -156,8 +157,11 @@ def test_a_change_committed_late_is_not_skipped(app, database_url, client, alice
     with slow.cursor() as cur:  # the slow writer: number taken, task not yet committed
         cur.execute("UPDATE users SET change_seq = change_seq + 1 WHERE id = %s RETURNING change_seq", (user_id,))
         slow_seq = cur.fetchone()[0]
-        cur.execute("INSERT INTO tasks (title, completed, created_at, updated_at, owner_id, change_seq) "
-                    "VALUES ('slow', false, now(), now(), %s, %s)", (user_id, slow_seq))
+        cur.execute(
+            "INSERT INTO tasks (title, completed, created_at, updated_at, owner_id, change_seq) "
+            "VALUES ('slow', false, now(), now(), %s, %s)",
+            (user_id, slow_seq),
+        )
     fast = {}
     writer = threading.Thread(target=lambda: fast.update(create(app.test_client(), alice, "fast")))
     writer.start()
@@ -195,8 +199,9 @@ def test_writers_and_a_syncing_client_agree_in_the_end(serve, app):
     local, cursor = {}, None
     deadline = time.monotonic() + 4
     while time.monotonic() < deadline:  # the device syncs while the others write
-        status, page, _ = call(base, "GET", "/tasks/changes" + (f"?since={cursor}&limit=7" if cursor else "?limit=7"),
-                               token=token)
+        status, page, _ = call(
+            base, "GET", "/tasks/changes" + (f"?since={cursor}&limit=7" if cursor else "?limit=7"), token=token
+        )
         assert status == 200
         for task in page["changes"]:
             local[task["id"]] = task

@@ -30,8 +30,11 @@ def links(response):
 
 def offsets(response):
     """{rel: offset} of the links that page by offset."""
-    return {rel: int(re.search(r"[?&]offset=(\d+)", target).group(1))
-            for rel, target in links(response).items() if "offset=" in target}
+    return {
+        rel: int(re.search(r"[?&]offset=(\d+)", target).group(1))
+        for rel, target in links(response).items()
+        if "offset=" in target
+    }
 
 
 def follow(client, headers, path):
@@ -204,16 +207,43 @@ def test_bad_query_values_are_422(client, alice, query, field):
     assert list(response.get_json()["errors"]) == [field]
 
 
-SORTS = ["id", "-id", "title", "-title", "due_date", "-due_date", "due_date,-title", "-due_date,title",
-         "title,due_date", "-title,-due_date", "created_at", "-updated_at,title", "title,-id"]
+SORTS = [
+    "id",
+    "-id",
+    "title",
+    "-title",
+    "due_date",
+    "-due_date",
+    "due_date,-title",
+    "-due_date,title",
+    "title,due_date",
+    "-title,-due_date",
+    "created_at",
+    "-updated_at,title",
+    "title,-id",
+]
 
 
 @pytest.fixture
 def assorted(client, alice):
     """Tasks with equal titles, equal due dates and missing ones: every kind of tie a cursor must get past."""
     made = []
-    for n, (title, due) in enumerate([("b", 2), ("a", None), ("b", 1), ("c", 2), ("a", 1), ("b", None),
-                                      ("c", None), ("a", 2), ("b", 2), ("d", 3), ("a", None), ("c", 1)]):
+    for n, (title, due) in enumerate(
+        [
+            ("b", 2),
+            ("a", None),
+            ("b", 1),
+            ("c", 2),
+            ("a", 1),
+            ("b", None),
+            ("c", None),
+            ("a", 2),
+            ("b", 2),
+            ("d", 3),
+            ("a", None),
+            ("c", 1),
+        ]
+    ):
         due_date = None if due is None else f"2027-01-0{due}T12:00:00Z"
         made.append(create(client, alice, title=title, due_date=due_date, completed=n % 3 == 0))
     return made
@@ -221,6 +251,7 @@ def assorted(client, alice):
 
 def expected_order(tasks, sort):
     """The contract's order, computed here: keys in turn, missing due dates last either way, ties by id."""
+
     def key(task):
         parts = []
         for name in sort.split(","):
@@ -232,6 +263,7 @@ def expected_order(tasks, sort):
                 value = -value
             parts.append((missing, None if missing else value))
         return parts + [task["id"] if "id" not in sort.replace("-", "").split(",") else 0]
+
     # Datetimes as ISO strings in UTC order as the instants do.
     return [task["id"] for task in sorted(tasks, key=key)]
 
@@ -239,8 +271,11 @@ def expected_order(tasks, sort):
 @pytest.mark.parametrize("sort", SORTS)
 @pytest.mark.parametrize("query", ["", "&completed=false", "&q=b"])
 def test_following_next_visits_every_task_once_in_the_sorted_order(client, alice, assorted, sort, query):
-    tasks = [t for t in client.get(f"{TASKS}?limit=1000", headers=alice).get_json()
-             if ("completed=false" not in query or not t["completed"]) and ("q=b" not in query or t["title"] == "b")]
+    tasks = [
+        t
+        for t in client.get(f"{TASKS}?limit=1000", headers=alice).get_json()
+        if ("completed=false" not in query or not t["completed"]) and ("q=b" not in query or t["title"] == "b")
+    ]
     walked, path = [], f"{TASKS}?limit=2&sort={sort}{query}"
     while path:
         response = client.get(path, headers=alice)
@@ -263,12 +298,24 @@ def test_a_cursor_is_the_users_and_its_sorts(app, client, alice, bob, seven):
     assert client.get(f"{TASKS}?cursor={altered}", headers=alice).status_code == 422
     # Signed with the app's key but of another shape (a release that wrote other cursors): 422, not 500.
     from app.tasks.cursors import sign
+
     me = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
     with app.app_context():
-        odd = [sign("list", payload) for payload in (
-            [me, "id", ["1"]], [me, "id", [True]], [me, "id", [2**40]], [me, "id"], "x", [me, "due_date,id", [5, 1]],
-            [me, "due_date,id", ["2027-01-01T00:00:00", 1]], [me, "title,id", [None, 1]], [me, "id", [1, 2]])]
-    for cursor, sort in zip(odd, ["id", "id", "id", "id", "id", "due_date", "due_date", "title", "id"]):
+        odd = [
+            sign("list", payload)
+            for payload in (
+                [me, "id", ["1"]],
+                [me, "id", [True]],
+                [me, "id", [2**40]],
+                [me, "id"],
+                "x",
+                [me, "due_date,id", [5, 1]],
+                [me, "due_date,id", ["2027-01-01T00:00:00", 1]],
+                [me, "title,id", [None, 1]],
+                [me, "id", [1, 2]],
+            )
+        ]
+    for cursor, sort in zip(odd, ["id", "id", "id", "id", "id", "due_date", "due_date", "title", "id"], strict=True):
         response = client.get(f"{TASKS}?cursor={cursor}&sort={sort}", headers=alice)
         assert (response.status_code, response.get_json()) == (422, invalid), cursor
 
@@ -279,12 +326,19 @@ def test_creates_updates_reads_pages_and_the_sync_send_tasks_exactly_as_marshmal
     as stored, in the same order."""
     created = [
         create(client, alice, title="Plain"),
-        create(client, alice, title="Äpfel ✓ 🍎", description="with \"quotes\" and\nnewlines", completed=True,
-               due_date="2026-12-24T18:30:00+01:00"),
+        create(
+            client,
+            alice,
+            title="Äpfel ✓ 🍎",
+            description='with "quotes" and\nnewlines',
+            completed=True,
+            due_date="2026-12-24T18:30:00+01:00",
+        ),
         create(client, alice, title="Due at midnight", due_date="2027-01-01T00:00:00Z", description=None),
     ]
-    updated = client.put(f"{TASKS}/{created[0]['id']}", json={"completed": True, "description": "now done"},
-                         headers=alice)
+    updated = client.put(
+        f"{TASKS}/{created[0]['id']}", json={"completed": True, "description": "now done"}, headers=alice
+    )
     assert updated.status_code == 200
     created[0] = updated.get_json()
     with app.app_context():
@@ -306,7 +360,6 @@ def test_creates_updates_reads_pages_and_the_sync_send_tasks_exactly_as_marshmal
 
 def test_an_unknown_field_named_with_a_lone_surrogate_is_a_422(client, alice):
     """Such a name comes back in the field errors: it must still be written as JSON."""
-    response = client.post(TASKS, data='{"title": "x", "\\ud800": 1}', headers=alice,
-                           content_type="application/json")
+    response = client.post(TASKS, data='{"title": "x", "\\ud800": 1}', headers=alice, content_type="application/json")
     assert response.status_code == 422
     assert response.get_json()["errors"] == {"\ud800": ["Unknown field."]}

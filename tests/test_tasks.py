@@ -9,8 +9,17 @@ from sqlalchemy.engine import make_url
 from tests.conftest import AuthActions
 
 TASKS = "/api/v1/tasks"
-TASK_FIELDS = {"id", "title", "description", "due_date", "completed", "completed_at", "created_at", "updated_at",
-               "owner_id"}
+TASK_FIELDS = {
+    "id",
+    "title",
+    "description",
+    "due_date",
+    "completed",
+    "completed_at",
+    "created_at",
+    "updated_at",
+    "owner_id",
+}
 
 
 def create(client, headers, **body):
@@ -32,8 +41,7 @@ def test_create_returns_the_task(client, alice):
     assert set(task) == TASK_FIELDS
     me = client.get("/api/v1/users/me", headers=alice).get_json()
     assert task["owner_id"] == me["id"]
-    assert (task["title"], task["description"], task["due_date"], task["completed"]) == (
-        "Buy milk", None, None, False)
+    assert (task["title"], task["description"], task["due_date"], task["completed"]) == ("Buy milk", None, None, False)
     assert parse(task["created_at"]) == parse(task["updated_at"])
 
 
@@ -218,8 +226,8 @@ def test_delete_removes_the_task(client, alice):
 
 
 @pytest.mark.parametrize(
-    "method, path", [("post", TASKS), ("get", TASKS), ("get", f"{TASKS}/1"), ("put", f"{TASKS}/1"),
-                     ("delete", f"{TASKS}/1")]
+    "method, path",
+    [("post", TASKS), ("get", TASKS), ("get", f"{TASKS}/1"), ("put", f"{TASKS}/1"), ("delete", f"{TASKS}/1")],
 )
 def test_every_task_endpoint_needs_a_token(client, method, path):
     response = getattr(client, method)(path, json={"title": "x"})

@@ -35,8 +35,9 @@ def test_the_account_is_sent_exactly_as_marshmallow_dumps_the_user(app, client, 
     RowSchema): its fields, in its order, as marshmallow's field-by-field dump writes them."""
     headers = auth.headers("Zoë", "zoe@example.com")
     body = client.get(ME, headers=headers).get_json()
-    changed = client.patch(ME, json={"email": "zoe@example.org", "current_password": "correct horse"},
-                           headers=headers).get_json()
+    changed = client.patch(
+        ME, json={"email": "zoe@example.org", "current_password": "correct horse"}, headers=headers
+    ).get_json()
     with app.app_context():
         stored = Schema.dump(UserSchema(), db.session.get(User, body["id"]))  # marshmallow's, not RowSchema's
     assert list(changed.items()) == list(stored.items())
@@ -143,9 +144,14 @@ VALID_BODIES = {
 def _operations_with_access_tokens(client):
     """(method, path) of every operation the OpenAPI document says takes a bearer access token."""
     spec = client.get("/api/v1/openapi.json").get_json()
-    return [(method, path) for path, operations in spec["paths"].items() for method, operation in operations.items()
-            if method in ("get", "post", "put", "patch", "delete")
-            and operation.get("security") == [{"bearerAuth": []}] and path != "/api/v1/auth/refresh"]
+    return [
+        (method, path)
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if method in ("get", "post", "put", "patch", "delete")
+        and operation.get("security") == [{"bearerAuth": []}]
+        and path != "/api/v1/auth/refresh"
+    ]
 
 
 def _requests(method, path, task_id):

@@ -24,8 +24,12 @@ def test_task_writes_share_one_budget_per_user(serve):
     shared = redis_available()
     if shared:
         redis.Redis.from_url(REDIS_TEST_URL).flushdb()
-    base = serve(workers=2 if shared else 1, RATELIMIT_ENABLED="true", RATELIMIT_TASK_WRITES="3/minute",
-                 RATELIMIT_STORAGE_URI=REDIS_TEST_URL if shared else "memory://")
+    base = serve(
+        workers=2 if shared else 1,
+        RATELIMIT_ENABLED="true",
+        RATELIMIT_TASK_WRITES="3/minute",
+        RATELIMIT_STORAGE_URI=REDIS_TEST_URL if shared else "memory://",
+    )
     alice, bob = signed_up(base, "alice"), signed_up(base, "bob")
     token = alice["access_token"]
 
@@ -65,7 +69,10 @@ def test_no_request_runs_a_limiter_hook_bound_to_the_app_or_a_blueprint(make_app
         assert limiter not in getattr(hook, "args", ()), hook
     client = app.test_client()
     # The control: a limited route's own request runs the hook (login's limits say so on every answer).
-    assert "X-RateLimit-Limit" in client.post("/api/v1/auth/login", json={"email": "a@example.com", "password": "x"}).headers
+    assert (
+        "X-RateLimit-Limit"
+        in client.post("/api/v1/auth/login", json={"email": "a@example.com", "password": "x"}).headers
+    )
 
 
 # --- MAX_TASKS_PER_USER ------------------------------------------------------
@@ -75,8 +82,9 @@ def task_counts(app):
     """Each user's counter, and how many tasks they have: equal, or the counter drifted."""
     with app.app_context():
         counted = dict(db.session.execute(select(User.username, User.task_count)).all())
-        actual = dict(db.session.execute(select(User.username, func.count(Task.id)).outerjoin(Task)
-                                         .group_by(User.username)).all())
+        actual = dict(
+            db.session.execute(select(User.username, func.count(Task.id)).outerjoin(Task).group_by(User.username)).all()
+        )
     return counted, actual
 
 
@@ -135,7 +143,8 @@ def test_racing_creates_at_the_cap_give_one_201(capped):
     for n in range(2):
         assert client.post(TASKS, json={"title": f"t{n}"}, headers=alice).status_code == 201
     racers = 6
-    statuses = together(racers, lambda _n: app.test_client().post(TASKS, json={"title": "last place"},
-                                                                   headers=alice).status_code)
+    statuses = together(
+        racers, lambda _n: app.test_client().post(TASKS, json={"title": "last place"}, headers=alice).status_code
+    )
     assert sorted(statuses) == [201] + [409] * (racers - 1)
     assert task_counts(app)[0]["alice"] == 3

@@ -8,13 +8,22 @@ from .. import password_reset
 from ..blueprint import ApiBlueprint, body_fields
 from ..idempotency import idempotent, signup_scope
 from ..revocation import revoke_session
-from ..schemas import (DetailSchema, IdempotencyHeaders, LoginSchema, MessageSchema, PasswordResetRequestSchema,
-                       PasswordResetSchema, SignupSchema, TokenSchema)
+from ..schemas import (
+    DetailSchema,
+    IdempotencyHeaders,
+    LoginSchema,
+    MessageSchema,
+    PasswordResetRequestSchema,
+    PasswordResetSchema,
+    SignupSchema,
+    TokenSchema,
+)
 from ..tokens import issue_tokens
 from ..users import store as accounts
 
-bp = ApiBlueprint("auth", __name__, url_prefix="/auth",
-                  description="Sign up, log in, refresh, log out, reset a forgotten password.")
+bp = ApiBlueprint(
+    "auth", __name__, url_prefix="/auth", description="Sign up, log in, refresh, log out, reset a forgotten password."
+)
 
 
 def email_key(prefix):
@@ -23,15 +32,18 @@ def email_key(prefix):
     Hashed: the limiter's storage never holds e-mail addresses, and its keys
     have a fixed size however long the submitted value.
     """
+
     def key():
         email = body_fields().get("email")
         if not isinstance(email, str):
             return get_remote_address()
         return prefix + hashlib.sha256(email.lower().encode("utf-8", "surrogatepass")).hexdigest()
+
     return key
 
 
 @bp.post("/signup")
+@bp.doc(operationId="signup")
 @bp.rate_limit("RATELIMIT_SIGNUP")
 @bp.arguments(SignupSchema)
 @bp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
@@ -46,6 +58,7 @@ def signup(account, **_headers):
 
 
 @bp.post("/login")
+@bp.doc(operationId="login")
 @bp.rate_limit("RATELIMIT_LOGIN")
 # Per account, from any address, counted before the password is checked (so
 # concurrent guesses cannot slip past the count).
@@ -59,6 +72,7 @@ def login(credentials):
 
 
 @bp.post("/refresh")
+@bp.doc(operationId="refreshTokens")
 @bp.rate_limit("RATELIMIT_REFRESH")
 @bp.login_required(refresh=True)
 @bp.response(200, TokenSchema)
@@ -73,8 +87,8 @@ def refresh(user):
 
 
 @bp.post("/logout")
-@bp.login_required()
 @bp.doc(operationId="logout")
+@bp.login_required()
 @bp.response(204)
 def logout(user):
     """End this login's session: its access and refresh tokens stop working."""
@@ -82,14 +96,18 @@ def logout(user):
 
 
 @bp.post("/password-reset")
+@bp.doc(operationId="requestPasswordReset")
 @bp.rate_limit("RATELIMIT_PASSWORD_RESET")
 # Per address asked for, from any client, counted whether or not it has an
 # account: the limit says nothing about which addresses have one.
 @bp.rate_limit("RATELIMIT_PASSWORD_RESET_PER_EMAIL", key_func=email_key("reset-email:"))
 @bp.arguments(PasswordResetRequestSchema)
-@bp.doc(operationId="request_password_reset")
-@bp.response(202, DetailSchema, description="The same answer, in the same time, whether or not the address has an "
-                                            "account; only one that has gets the mail.")
+@bp.response(
+    202,
+    DetailSchema,
+    description="The same answer, in the same time, whether or not the address has an "
+    "account; only one that has gets the mail.",
+)
 @bp.alt_response(429, response="TOO_MANY_REQUESTS")
 def request_password_reset(body):
     """Mail a one-time link to reset the password, if the address has an account.
@@ -101,9 +119,9 @@ def request_password_reset(body):
 
 
 @bp.post("/password-reset/confirm")
+@bp.doc(operationId="confirmPasswordReset")
 @bp.rate_limit("RATELIMIT_PASSWORD_RESET_CONFIRM")
 @bp.arguments(PasswordResetSchema)
-@bp.doc(operationId="confirm_password_reset")
 @bp.response(204)
 @bp.alt_response(400, response="BAD_REQUEST", description="Reset link is invalid or has expired")
 @bp.alt_response(429, response="TOO_MANY_REQUESTS")

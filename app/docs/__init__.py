@@ -14,8 +14,10 @@ from flask import Blueprint, send_from_directory
 SWAGGER_UI = Path(flask_swagger_ui.__file__).parent / "dist"
 HERE = Path(__file__).parent
 # Swagger UI sets inline styles and draws icons from data: URLs; scripts only from here.
-DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; frame-ancestors 'none'")
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'"
+)
 
 bp = Blueprint("docs", __name__)
 

@@ -44,8 +44,9 @@ FILTERS = {
     "completed": tasks.c.completed == bindparam("completed"),
     "due_after": tasks.c.due_date >= bindparam("due_after", type_=UTCDateTime()),
     "due_before": tasks.c.due_date < bindparam("due_before", type_=UTCDateTime()),
-    "q": or_(tasks.c.title.icontains(bindparam("q"), escape="/"),
-             tasks.c.description.icontains(bindparam("q"), escape="/")),
+    "q": or_(
+        tasks.c.title.icontains(bindparam("q"), escape="/"), tasks.c.description.icontains(bindparam("q"), escape="/")
+    ),
 }
 
 
@@ -79,12 +80,16 @@ def page_statement(keys, filters, after):
         # Sorted by due date first: the tasks with one, then those without
         # (ordered by the other keys), each part read in its index's order.
         rest = None if after is None or first not in after else after - {first}
-        parts = [] if rest is not None else [
-            _part(keys, [*conditions, tasks.c[first].is_not(None)], NULLABLE - {first}, after)]
+        parts = (
+            []
+            if rest is not None
+            else [_part(keys, [*conditions, tasks.c[first].is_not(None)], NULLABLE - {first}, after)]
+        )
         # (Ordered by the missing due date too: all alike, but then PostgreSQL
         # sees that the index's order is the order asked for, and reads no more.)
-        parts.append(_part(keys[1:], [*conditions, tasks.c[first].is_(None)], NULLABLE, rest,
-                           leading=[tasks.c[first].asc()]))
+        parts.append(
+            _part(keys[1:], [*conditions, tasks.c[first].is_(None)], NULLABLE, rest, leading=[tasks.c[first].asc()])
+        )
     # The page's ids come first, each part stopping at the window, then their
     # rows by primary key. Ids alone are read from the index itself (an
     # index-only scan): PostgreSQL then never prefers to walk the primary key
@@ -92,8 +97,13 @@ def page_statement(keys, filters, after):
     # owning much of a table (228 ms for a first page, bench/README.md).
     ids = [select(part.limit(WINDOW).subquery()) for part in parts]
     among = ids[0] if len(ids) == 1 else union_all(*ids)
-    return (select(tasks).where(owned(tasks), AmongIds(tasks.c.id, among.scalar_subquery()))
-            .order_by(*_order(keys, NULLABLE)).limit(LIMIT).offset(OFFSET))
+    return (
+        select(tasks)
+        .where(owned(tasks), AmongIds(tasks.c.id, among.scalar_subquery()))
+        .order_by(*_order(keys, NULLABLE))
+        .limit(LIMIT)
+        .offset(OFFSET)
+    )
 
 
 class AmongIds(FunctionElement):
@@ -178,7 +188,7 @@ def start(user_id, keys, cursor):
         owner, sort_name, values = unsign("list", cursor)
         if owner != user_id or sort_name != _sort_name(keys) or len(values) != len(keys):
             raise ValueError
-        at = {name: _value(name, value) for (name, _), value in zip(keys, values)}
+        at = {name: _value(name, value) for (name, _), value in zip(keys, values, strict=True)}
     except (TypeError, ValueError):
         raise APIError(422, "Invalid cursor: follow the Link header's next with the same sort") from None
     missing = frozenset(name for name, value in at.items() if value is None)
@@ -211,5 +221,9 @@ def _value(name, value):
 @lru_cache(maxsize=32)
 def count_statement(filters):
     """How many of the user's tasks match ``filters`` (names); grouped, so no row at all unless the token's check held."""
-    return (select(func.count()).select_from(tasks)
-            .where(owned(tasks), *(FILTERS[name] for name in sorted(filters))).group_by(tasks.c.owner_id))
+    return (
+        select(func.count())
+        .select_from(tasks)
+        .where(owned(tasks), *(FILTERS[name] for name in sorted(filters)))
+        .group_by(tasks.c.owner_id)
+    )

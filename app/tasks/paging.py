@@ -6,16 +6,23 @@ from urllib.parse import urlencode
 from flask import request
 
 # For the OpenAPI document.
-LIST_HEADERS = {"X-Total-Count": {"schema": {"type": "integer"},
-                                  "description": "Tasks matching the filters: only with count=true."},
-                "Link": {"schema": {"type": "string"},
-                         "description": "RFC 8288: first; next (by cursor) unless this is the last page; "
-                                        "prev when paging by offset; last with count=true."},
-                "ETag": {"schema": {"type": "string"}, "description": "The page's version, for If-None-Match."}}
+LIST_HEADERS = {
+    "X-Total-Count": {
+        "schema": {"type": "integer"},
+        "description": "Tasks matching the filters: only with count=true.",
+    },
+    "Link": {
+        "schema": {"type": "string"},
+        "description": "RFC 8288: first; next (by cursor) unless this is the last page; "
+        "prev when paging by offset; last with count=true.",
+    },
+    "ETag": {"schema": {"type": "string"}, "description": "The page's version, for If-None-Match."},
+}
 
 
 def sends_page(view):
     """The page (app/tasks/store.py's Page) a view returns goes out as its rows, with its headers."""
+
     @wraps(view)
     def wrapper(*args, **kwargs):
         page = view(*args, **kwargs)
@@ -23,6 +30,7 @@ def sends_page(view):
         if page.total is not None:
             headers["X-Total-Count"] = str(page.total)
         return page.rows, headers
+
     return wrapper
 
 

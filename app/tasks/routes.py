@@ -31,14 +31,18 @@ def write_budget():
 
 
 @bp.post("")
+@bp.doc(operationId="createTask")
 @bp.login_required()
 @write_budget()
 @bp.arguments(TaskCreateSchema)
 @bp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
 @idempotent(user_scope)
 @bp.response(201, TaskSchema, headers=ETAG_HEADER)
-@bp.alt_response(409, response="CONFLICT", description="Task limit reached (MAX_TASKS_PER_USER), or the same "
-                 "Idempotency-Key is still in progress")
+@bp.alt_response(
+    409,
+    response="CONFLICT",
+    description="Task limit reached (MAX_TASKS_PER_USER), or the same Idempotency-Key is still in progress",
+)
 @bp.alt_response(429, response="TOO_MANY_REQUESTS", description="Over the user's write budget (RATELIMIT_TASK_WRITES)")
 @sends_etag
 def create_task(user, fields, **_headers):
@@ -47,6 +51,7 @@ def create_task(user, fields, **_headers):
 
 
 @bp.get("")
+@bp.doc(operationId="listTasks")
 @bp.login_required()
 @bp.arguments(TaskListQuerySchema, location="query")
 # A schema rather than doc(parameters=...), which would replace the query's.
@@ -61,6 +66,7 @@ def list_tasks(user, query, **_conditions):
 
 # signed: /tasks/-1 is a task that is not found, like any other id.
 @bp.get("/<int(signed=True):task_id>")
+@bp.doc(operationId="getTask")
 @bp.login_required()
 @bp.response(200, TaskSchema, headers=ETAG_HEADER)
 @bp.alt_response(304, description="Not modified: If-None-Match names the current version")
@@ -72,6 +78,7 @@ def get_task(user, task_id):
 
 
 @bp.route("/<int(signed=True):task_id>", methods=["PUT", "PATCH"])
+@bp.doc(operationId={"PUT": "replaceTask", "PATCH": "updateTask"})
 @bp.login_required()
 @write_budget()
 @bp.arguments(TaskUpdateSchema)
@@ -87,6 +94,7 @@ def update_task(user, changes, task_id, **versions):
 
 
 @bp.delete("/<int(signed=True):task_id>")
+@bp.doc(operationId="deleteTask")
 @bp.login_required()
 @write_budget()
 @bp.arguments(WriteConditionHeaders, location="headers", as_kwargs=True)
@@ -99,6 +107,7 @@ def delete_task(user, task_id, **versions):
 
 
 @bp.get("/changes")
+@bp.doc(operationId="listTaskChanges")
 @bp.login_required()
 @bp.arguments(SyncQuerySchema, location="query")
 @bp.response(200, ChangesSchema)

@@ -69,9 +69,13 @@ def page(user, query):
 
 def update_fields(user, task_id, changes, if_match=None, if_none_match=None):
     """Change the fields in ``changes``; the others keep their values. 404 or 412 if nothing matched."""
-    found = user.write(_update(frozenset(changes), changes.get("completed")), *_precondition(if_match, if_none_match),
-                       task_id=_task_id(task_id), now=utcnow(),
-                       **{f"new_{name}": value for name, value in changes.items()})
+    found = user.write(
+        _update(frozenset(changes), changes.get("completed")),
+        *_precondition(if_match, if_none_match),
+        task_id=_task_id(task_id),
+        now=utcnow(),
+        **{f"new_{name}": value for name, value in changes.items()},
+    )
     if not found:
         raise _not_written(user, task_id)
     return found[0]
@@ -115,8 +119,12 @@ def _update(columns, completed):
     values = {name: bindparam(f"new_{name}") for name in columns}
     if "completed" in columns:
         values["completed_at"] = _completed_at(completed)
-    return (update(tasks).where(owned(tasks), tasks.c.id == TASK_ID)
-            .values(**values, updated_at=NOW, change_seq=CHANGE).returning(*tasks.c))
+    return (
+        update(tasks)
+        .where(owned(tasks), tasks.c.id == TASK_ID)
+        .values(**values, updated_at=NOW, change_seq=CHANGE)
+        .returning(*tasks.c)
+    )
 
 
 def _completed_at(completed):

@@ -44,13 +44,20 @@ def _numbered(deletions):
     at ``limit``: a page costs the same however many changes follow it.
     """
     limit = bindparam("limit")
-    changed = (select(tasks.c.id, tasks.c.change_seq.label("seq"), literal(False).label("deleted"))
-               .where(owned(tasks), tasks.c.change_seq > SEQ).order_by(tasks.c.change_seq).limit(limit))
+    changed = (
+        select(tasks.c.id, tasks.c.change_seq.label("seq"), literal(False).label("deleted"))
+        .where(owned(tasks), tasks.c.change_seq > SEQ)
+        .order_by(tasks.c.change_seq)
+        .limit(limit)
+    )
     if not deletions:
         return changed
-    deleted = (select(task_tombstones.c.task_id, task_tombstones.c.change_seq, literal(True))
-               .where(owned(task_tombstones), task_tombstones.c.change_seq > SEQ)
-               .order_by(task_tombstones.c.change_seq).limit(limit))
+    deleted = (
+        select(task_tombstones.c.task_id, task_tombstones.c.change_seq, literal(True))
+        .where(owned(task_tombstones), task_tombstones.c.change_seq > SEQ)
+        .order_by(task_tombstones.c.change_seq)
+        .limit(limit)
+    )
     both = union_all(select(changed.subquery()), select(deleted.subquery())).subquery()
     return select(both).order_by(both.c.seq).limit(limit)
 
@@ -100,9 +107,11 @@ def leave_tombstone(user, task_id):
 def purge_tombstones():
     """Forget tombstones older than SYNC_TOMBSTONE_DAYS; cursors from before them get 410."""
     cutoff = utcnow() - timedelta(days=current_app.config["SYNC_TOMBSTONE_DAYS"])
-    newest_purged = (select(func.max(task_tombstones.c.change_seq))
-                     .where(task_tombstones.c.owner_id == users.c.id, task_tombstones.c.deleted_at < cutoff)
-                     .scalar_subquery())
+    newest_purged = (
+        select(func.max(task_tombstones.c.change_seq))
+        .where(task_tombstones.c.owner_id == users.c.id, task_tombstones.c.deleted_at < cutoff)
+        .scalar_subquery()
+    )
     db.session.execute(update(users).where(newest_purged.is_not(None)).values(purged_seq=newest_purged))
     return db.session.execute(delete(task_tombstones).where(task_tombstones.c.deleted_at < cutoff)).rowcount
 

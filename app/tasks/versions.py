@@ -33,10 +33,12 @@ def versions_named(tags, weak):
 
 def sends_etag(view):
     """The task the view returns goes out with its version as ``ETag``."""
+
     @wraps(view)
     def wrapper(*args, **kwargs):
         task = view(*args, **kwargs)
         return task, {"ETag": f'"{etag(task)}"'}
+
     return wrapper
 
 
@@ -52,7 +54,13 @@ def conditional_get(response):
 
 
 # For the OpenAPI document.
-ETAG_HEADER = {"ETag": {"description": "The task's version, for If-Match and If-None-Match.",
-                        "schema": {"type": "string"}}}
-IF_NONE_MATCH = {"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
-                 "description": "An ETag received before: 304 if it is still current."}
+ETAG_HEADER = {
+    "ETag": {"description": "The task's version, for If-Match and If-None-Match.", "schema": {"type": "string"}}
+}
+IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "An ETag received before: 304 if it is still current.",
+}

@@ -26,6 +26,7 @@ def password_checks(**options):
 
 
 @bp.get("/me")
+@bp.doc(operationId="getCurrentUser")
 @bp.login_required()
 @bp.response(200, UserSchema)
 def me(user):
@@ -33,13 +34,15 @@ def me(user):
 
 
 @bp.patch("/me")
+@bp.doc(operationId="updateCurrentUser")
 @limited_per_user("RATELIMIT_ACCOUNT_CHANGES")
 @password_checks(exempt_when=checks_no_password)
 @bp.login_required()
 @bp.arguments(AccountUpdateSchema)
 @bp.response(200, UserSchema)
-@bp.alt_response(400, response="BAD_REQUEST", description="Username or email already exists, or current password "
-                                                          "is incorrect")
+@bp.alt_response(
+    400, response="BAD_REQUEST", description="Username or email already exists, or current password is incorrect"
+)
 @bp.alt_response(429, response="TOO_MANY_REQUESTS")
 def update_me(user, changes):
     """Change the username, the e-mail address, or both; a new e-mail address needs `current_password`."""
@@ -47,9 +50,9 @@ def update_me(user, changes):
 
 
 @bp.put("/me/password")
+@bp.doc(operationId="changePassword")
 @password_checks()
 @bp.login_required()
-@bp.doc(operationId="change_password")
 @bp.arguments(PasswordChangeSchema)
 @bp.response(204)
 @bp.alt_response(400, response="BAD_REQUEST", description="Current password is incorrect")
@@ -60,9 +63,9 @@ def change_password(user, passwords):
 
 
 @bp.delete("/me")
+@bp.doc(operationId="deleteAccount")
 @password_checks()
 @bp.login_required()
-@bp.doc(operationId="delete_account")
 @bp.arguments(CurrentPasswordSchema)
 @bp.response(204)
 @bp.alt_response(400, response="BAD_REQUEST", description="Current password is incorrect")

@@ -22,40 +22,65 @@ from ..tokens import new_token_id, session_tokens
 BY_EMAIL = select(users).where(users.c.email == bindparam("email"))
 CREATE = insert(users).returning(users.c.id)
 # PATCH changes what it names: a column given no new value (NULL) keeps its own.
-CHANGE_ACCOUNT = update(users).where(owned(users)).values(
-    username=func.coalesce(bindparam("new_username"), users.c.username),
-    username_key=func.coalesce(bindparam("new_username_key"), users.c.username_key),
-    email=func.coalesce(bindparam("new_email"), users.c.email),
-).returning(*users.c)
+CHANGE_ACCOUNT = (
+    update(users)
+    .where(owned(users))
+    .values(
+        username=func.coalesce(bindparam("new_username"), users.c.username),
+        username_key=func.coalesce(bindparam("new_username_key"), users.c.username_key),
+        email=func.coalesce(bindparam("new_email"), users.c.email),
+    )
+    .returning(*users.c)
+)
 # A new password; the version moves on (in SQL, so no change is lost), so every token issued before stops working.
-SET_PASSWORD = update(users).where(owned(users)).values(
-    hashed_password=bindparam("new_hash"), token_version=users.c.token_version + 1).returning(users.c.id)
+SET_PASSWORD = (
+    update(users)
+    .where(owned(users))
+    .values(hashed_password=bindparam("new_hash"), token_version=users.c.token_version + 1)
+    .returning(users.c.id)
+)
 # Only if the password is still the one just verified: of two concurrent changes one wins.
 CHANGE_PASSWORD = SET_PASSWORD.where(users.c.hashed_password == bindparam("verified_hash"))
 # Tasks, tombstones and reset links go with the account (ON DELETE CASCADE).
 DELETE_ACCOUNT = delete(users).where(owned(users)).returning(users.c.id)
 # The refresh token presented is the session's current one: the new one takes its place (one of two racing wins).
-ROTATE = (update(token_families)
-          .where(owned(token_families), token_families.c.id == bindparam("session_id"),
-                 token_families.c.jti == bindparam("presented_jti"))
-          .values(jti=bindparam("new_jti")).returning(token_families.c.id))
+ROTATE = (
+    update(token_families)
+    .where(
+        owned(token_families),
+        token_families.c.id == bindparam("session_id"),
+        token_families.c.jti == bindparam("presented_jti"),
+    )
+    .values(jti=bindparam("new_jti"))
+    .returning(token_families.c.id)
+)
 FIRST_ROTATION = insert(token_families)
 
 # Reset links. Asking for one runs the same two statements whether or not the address has an account
 # (they then change nothing), so the answer takes as long either way: the account's older links go (and
 # anyone's expired ones), and the new one is inserted from the account's row, if there is one.
-FORGET_OLD_RESETS = delete(password_resets).where(or_(
-    password_resets.c.owner_id == select(users.c.id).where(users.c.email == bindparam("email")).scalar_subquery(),
-    password_resets.c.expires_at <= bindparam("now")))
-ISSUE_RESET = insert(password_resets).from_select(
-    ["token_hash", "owner_id", "expires_at"],
-    select(bindparam("token_hash", type_=String), users.c.id, bindparam("expires_at", type_=UTCDateTime))
-    .where(users.c.email == bindparam("email")),
-).returning(password_resets.c.owner_id)
+FORGET_OLD_RESETS = delete(password_resets).where(
+    or_(
+        password_resets.c.owner_id == select(users.c.id).where(users.c.email == bindparam("email")).scalar_subquery(),
+        password_resets.c.expires_at <= bindparam("now"),
+    )
+)
+ISSUE_RESET = (
+    insert(password_resets)
+    .from_select(
+        ["token_hash", "owner_id", "expires_at"],
+        select(bindparam("token_hash", type_=String), users.c.id, bindparam("expires_at", type_=UTCDateTime)).where(
+            users.c.email == bindparam("email")
+        ),
+    )
+    .returning(password_resets.c.owner_id)
+)
 # Used once: of two concurrent uses of a link, one deletes it.
-USE_RESET = delete(password_resets).where(
-    password_resets.c.token_hash == bindparam("token_hash"), password_resets.c.expires_at > bindparam("now")
-).returning(password_resets.c.owner_id)
+USE_RESET = (
+    delete(password_resets)
+    .where(password_resets.c.token_hash == bindparam("token_hash"), password_resets.c.expires_at > bindparam("now"))
+    .returning(password_resets.c.owner_id)
+)
 # Every link of the account, once its password or e-mail address changes.
 FORGET_RESETS = delete(password_resets).where(owned(password_resets))
 
@@ -87,8 +112,12 @@ def change_account(user, changes):
     if email is not None:
         user.rows(FORGET_RESETS)  # a link sent to the old address must not outlive it
     with _unique_names():
-        return user.row(CHANGE_ACCOUNT, new_username=username, new_email=email,
-                        new_username_key=username_key(username) if username is not None else None)
+        return user.row(
+            CHANGE_ACCOUNT,
+            new_username=username,
+            new_email=email,
+            new_username_key=username_key(username) if username is not None else None,
+        )
 
 
 def change_password(user, current_password, new_password):
@@ -131,6 +160,8 @@ def reset_password(token, new_password):
     if not run(SET_PASSWORD, {**owner, "new_hash": new_hash}):  # the account was deleted meanwhile
         raise APIError(400, "Reset link is invalid or has expired")
     run(FORGET_RESETS, owner)
+
+
 def refresh_session(user):
     """New tokens for the session of ``user``'s refresh token, which is used up (RFC 9700, 4.14).
 
@@ -144,8 +175,15 @@ def refresh_session(user):
     if not user.rows(ROTATE, presented_jti=user.token_id, new_jti=token_id):
         # (rows answered 401 already if the user is not signed in)
         try:
-            run(FIRST_ROTATION, {"id": user.session_id, "owner_id": user.id, "jti": token_id,
-                                 "expires_at": datetime.fromtimestamp(user.session_ends, timezone.utc)})
+            run(
+                FIRST_ROTATION,
+                {
+                    "id": user.session_id,
+                    "owner_id": user.id,
+                    "jti": token_id,
+                    "expires_at": datetime.fromtimestamp(user.session_ends, timezone.utc),
+                },
+            )
         except IntegrityError:  # the session has refreshed before: this token is used up
             raise revoke_reused_session(user) from None
     return session_tokens(user.id, user.session_id, user.version, user.session_ends, token_id)

@@ -31,8 +31,9 @@ def upgrade():
         sa.Column("owner_id", sa.Integer(), nullable=False),
         sa.Column("change_seq", sa.BigInteger(), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_task_tombstones_owner_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["users.id"], name=op.f("fk_task_tombstones_owner_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("task_id", name=op.f("pk_task_tombstones")),
     )
     op.create_index("ix_task_tombstones_owner_id_change_seq", "task_tombstones", ["owner_id", "change_seq"])

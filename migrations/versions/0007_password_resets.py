@@ -20,8 +20,9 @@ def upgrade():
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("owner_id", sa.Integer(), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_password_resets_owner_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["users.id"], name=op.f("fk_password_resets_owner_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_password_resets")),
     )
     op.create_index(op.f("ix_password_resets_owner_id"), "password_resets", ["owner_id"])

@@ -21,8 +21,9 @@ def upgrade():
         sa.Column("owner_id", sa.Integer(), nullable=False),
         sa.Column("jti", sa.String(length=36), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_token_families_owner_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["owner_id"], ["users.id"], name=op.f("fk_token_families_owner_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_token_families")),
     )
     op.create_index(op.f("ix_token_families_owner_id"), "token_families", ["owner_id"], unique=False)
