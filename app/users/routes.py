@@ -14,8 +14,9 @@ def checks_no_password():
 
 
 def limited_per_user(setting, **options):
-    """Keyed by the verified token's user: one user's limit never slows another, and a token
-    that does not verify gets its 401 before it counts against anyone."""
+    """Keyed by the verified token's user, inside login_required: one user's limit never slows another,
+    and a token that does not verify gets its 401 before it counts against anyone. (Flask-Limiter
+    takes a key function that raises for its storage failing, and would fall back to memory.)"""
     return bp.rate_limit(setting, key_func=verified_user_key, **options)
 
 
@@ -35,9 +36,9 @@ def me(user):
 
 @bp.patch("/me")
 @bp.doc(operationId="updateCurrentUser")
+@bp.login_required()
 @limited_per_user("RATELIMIT_ACCOUNT_CHANGES")
 @password_checks(exempt_when=checks_no_password)
-@bp.login_required()
 @bp.arguments(AccountUpdateSchema)
 @bp.response(200, UserSchema)
 @bp.alt_response(
@@ -51,8 +52,8 @@ def update_me(user, changes):
 
 @bp.put("/me/password")
 @bp.doc(operationId="changePassword")
-@password_checks()
 @bp.login_required()
+@password_checks()
 @bp.arguments(PasswordChangeSchema)
 @bp.response(204)
 @bp.alt_response(400, response="BAD_REQUEST", description="Current password is incorrect")
@@ -64,8 +65,8 @@ def change_password(user, passwords):
 
 @bp.delete("/me")
 @bp.doc(operationId="deleteAccount")
-@password_checks()
 @bp.login_required()
+@password_checks()
 @bp.arguments(CurrentPasswordSchema)
 @bp.response(204)
 @bp.alt_response(400, response="BAD_REQUEST", description="Current password is incorrect")
