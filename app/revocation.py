@@ -9,7 +9,7 @@ is revoked, the tokens of whoever refreshed first included).
 
 Revocations live in the ``revoked_sessions`` table, always: the database is
 the record of every logout. Each is kept until the session's refresh token
-expires (the token's own ``exp``, carried by its access tokens as ``sxp``),
+expires (the token's own ``exp``, which every token of the session carries as ``sxp``),
 whatever JWT_REFRESH_TOKEN_EXPIRES says later; expired ones are deleted at
 each logout and by ``flask tokens purge``. The check rides in every statement
 on a user's data (``checked``: app/signed_in.py), so it costs no round trip

@@ -90,7 +90,7 @@ class SignedInUser:
         # The claims are as we issue them, types included (app/tokens.py).
         self.id, self.version, self.session_id = int(claims["sub"]), claims["ver"], claims["sid"]
         # When the session's refresh token expires (a Unix time), and the refresh token's own id.
-        self.session_ends = claims["exp"] if claims["type"] == "refresh" else claims["sxp"]
+        self.session_ends = claims["sxp"]
         self.token_id = claims["jti"]
         self._params = {"user_id": self.id, "version": self.version, "session_id": self.session_id}
         self._revocations = revocations

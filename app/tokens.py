@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import flask_jwt_extended
 import jwt as pyjwt
-from flask import current_app, jsonify, request
+from flask import current_app, g, jsonify, request
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from flask_jwt_extended.exceptions import InvalidHeaderError, NoAuthorizationError, WrongTokenError
 
@@ -99,7 +99,8 @@ def session_tokens(user_id, session_id, version, session_ends, refresh_token_id)
             identity=str(user_id), additional_claims={**claims, "sxp": session_ends, "exp": access_ends}
         ),
         "refresh_token": create_refresh_token(
-            identity=str(user_id), additional_claims={**claims, "exp": session_ends, "jti": refresh_token_id}
+            identity=str(user_id),
+            additional_claims={**claims, "sxp": session_ends, "exp": session_ends, "jti": refresh_token_id},
         ),
     }
 
@@ -134,6 +135,7 @@ def bearer_claims(refresh=False):
         raise WrongTokenError(f"Only {'refresh' if refresh else 'access'} tokens are allowed")
     if not _as_issued(claims, refresh):
         raise pyjwt.InvalidTokenError("claims not as issued")
+    g.verified_claims = claims  # for the per-user rate limits of this request (verified_user_key)
     return claims
 
 
@@ -156,7 +158,9 @@ def _as_issued(claims, refresh):
         and _text_id(claims.get("sid"))
         and _whole(claims.get("ver"), MAX_ID)
         and _whole(claims.get("exp"), LATEST)
-        and (_text_id(claims.get("jti")) if refresh else _whole(claims.get("sxp"), LATEST))
+        # When the session ends, in both kinds: the previous release's tokens, without it, are refused.
+        and _whole(claims.get("sxp"), LATEST)
+        and (not refresh or _text_id(claims.get("jti")))
     )
 
 
@@ -169,8 +173,13 @@ def _text_id(value):
 
 
 def verified_user_key():
-    """The rate-limit key of the request's verified bearer token: its user, whichever session (401 otherwise)."""
-    return "user:" + bearer_claims()["sub"]
+    """The rate-limit key of the request's verified bearer token: its user, whichever session.
+
+    Under ``login_required``, the claims it verified for this request, not decoded again: Flask-Limiter
+    takes a key function that raises (a token that expired in between) for its storage failing.
+    """
+    claims = g.get("verified_claims")
+    return "user:" + (claims if claims is not None else bearer_claims())["sub"]
 
 
 def init_tokens(app):

@@ -159,6 +159,8 @@ def test_access_token_claims_of_another_type_are_401_before_any_statement(app, c
     "claims",
     [
         {"jti": MISSING},
+        # The previous release's refresh tokens had no sxp; their logouts may live only in its Redis.
+        {"sxp": MISSING},
         {"jti": 5},
         {"jti": ["x"]},
         {"jti": "x" * 37},
