@@ -30,7 +30,8 @@ def test_every_relative_link_resolves(document):
     broken = []
     for target in relative_links(document):
         path, _, anchor = target.partition("#")
-        linked = (document.parent / path).resolve() if path else document
+        # "/x" is the repository's root (as GitHub reads it); "x" is beside the document.
+        linked = (ROOT / path[1:] if path.startswith("/") else document.parent / path).resolve() if path else document
         if (
             not linked.exists()
             or ROOT not in linked.parents
