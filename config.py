@@ -54,8 +54,9 @@ def database_url(raw):
     return url.render_as_string(hide_password=False)
 
 
-# The only URLs our stores are tested with (and limits' own redis schemes).
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+# The only URLs our stores are tested with (and limits' own redis schemes). REDIS_URL is only the
+# rate limiter's default storage, which spells a socket redis+unix:// (in RATELIMIT_STORAGE_URI).
+REDIS_SCHEMES = ("redis", "rediss")
 RATELIMIT_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 
 

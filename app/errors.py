@@ -22,6 +22,11 @@ class APIError(Exception):
         self.detail = detail
 
 
+def not_authenticated():
+    """The 401 for a token that is no longer good (logged out, used twice, its user gone or changed)."""
+    return APIError(401, "Not authenticated")
+
+
 def _json_error(status_code, detail, headers=None, **extra):
     response = jsonify(detail=detail, **extra)
     response.status_code = status_code

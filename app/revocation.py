@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from .connections import run
-from .errors import APIError
+from .errors import not_authenticated
 from .extensions import db
 from .models import revoked_sessions, token_families, utcnow
 
@@ -76,7 +76,7 @@ def revoke_reused_session(user):
     db.session.rollback()
     _revoke(user.session_id, user.session_ends)
     db.session.commit()
-    return APIError(401, "Not authenticated")
+    return not_authenticated()
 
 
 def purge():

@@ -30,7 +30,7 @@ from sqlalchemy.sql import CompoundSelect, Delete, Insert, Subquery, Update, ope
 from sqlalchemy.sql.elements import BooleanClauseList
 
 from .connections import run
-from .errors import APIError
+from .errors import not_authenticated
 from .models import tasks, users
 from .revocation import revocations
 from .tokens import bearer_claims
@@ -63,10 +63,6 @@ TAKE_NEXT_CHANGE = (
 COUNT_TASKS = (
     update(users).where(owned(users)).values(task_count=users.c.task_count + TASKS_ADDED).returning(users.c.task_count)
 )
-
-
-def not_authenticated():
-    return APIError(401, "Not authenticated")
 
 
 class SignedInUser:

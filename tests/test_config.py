@@ -102,7 +102,9 @@ def test_production_reads_its_settings(tmp_path):
             "JWT_ACCESS_TOKEN_EXPIRES must be at most 315360000, got 100000000000000",
         ),
         ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL must be a PostgreSQL (or SQLite) URL"),
-        ({"REDIS_URL": "notaurl"}, "REDIS_URL must be a URL starting with redis://, rediss://, unix://"),
+        ({"REDIS_URL": "notaurl"}, "REDIS_URL must be a URL starting with redis://, rediss://"),
+        # It is only the rate limiter's default storage, which spells a socket redis+unix://.
+        ({"REDIS_URL": "unix:///run/redis.sock"}, "REDIS_URL must be a URL starting with redis://, rediss://"),
         (
             {"RATELIMIT_STORAGE_URI": "bogus://x"},
             "RATELIMIT_STORAGE_URI must be a URL starting with memory://, "
