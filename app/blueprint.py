@@ -19,6 +19,7 @@ from .connections import READ_METHODS
 from .errors import APIError
 from .extensions import db, limiter
 from .signed_in import SignedInUser
+from .tokens import verified_user_key
 
 
 def read_json_body(request):
@@ -104,6 +105,23 @@ class ApiBlueprint(flask_smorest.Blueprint):
             if isinstance(names, dict):
                 doc["manual_doc"] = {**doc["manual_doc"], "operationId": names[method.upper()]}
 
+    def per_user_limit(self, setting, **options):
+        """Limit the route per signed-in user (one user's budget never slows another's), under ``login_required``.
+
+        Keyed by the token login_required verified for this request: decoded
+        again, a token expiring in between would raise, and Flask-Limiter takes a
+        key function that raises for its storage failing. Placed above
+        ``login_required``, it is refused as the routes are imported.
+        """
+        limit = self.rate_limit(setting, key_func=verified_user_key, **options)
+
+        def decorator(view):
+            if getattr(view, "signed_in", False):
+                raise TypeError(f"{view.__name__}: a per-user limit goes under @bp.login_required()")
+            return limit(view)
+
+        return decorator
+
     def login_required(self, *, refresh=False):
         """Require a bearer access token (a refresh token with ``refresh=True``); the view's
         first argument is then the signed-in user (app/signed_in.py).
@@ -176,6 +194,7 @@ def _signed_in(view, refresh):
         user.confirm()  # no statement when the view's statements found the user
         return answer
 
+    wrapper.signed_in = True  # (copied up by every decorator above: per_user_limit looks for it)
     return wrapper
 
 

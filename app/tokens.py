@@ -173,13 +173,12 @@ def _text_id(value):
 
 
 def verified_user_key():
-    """The rate-limit key of the request's verified bearer token: its user, whichever session.
+    """The rate-limit key of the request's bearer token: its user, whichever session (ApiBlueprint.per_user_limit).
 
-    Under ``login_required``, the claims it verified for this request, not decoded again: Flask-Limiter
-    takes a key function that raises (a token that expired in between) for its storage failing.
+    The claims login_required verified for this request, not decoded again: a
+    key function that raised would make Flask-Limiter take its storage for dead.
     """
-    claims = g.get("verified_claims")
-    return "user:" + (claims if claims is not None else bearer_claims())["sub"]
+    return "user:" + g.verified_claims["sub"]
 
 
 def init_tokens(app):

@@ -4,6 +4,9 @@ Against gunicorn, as tests/test_security.py tests login's: two workers sharing
 Redis when it answers, else one worker counting alone.
 """
 
+import pytest
+
+from app.blueprint import ApiBlueprint
 from tests.http import call
 from tests.test_security import limited_server, signup_and_login
 
@@ -77,3 +80,21 @@ def test_every_account_route_is_limited_per_user(serve, shared_store):
 
     # A token that does not verify counts against no one: it gets its 401, every time.
     assert {call(base, "DELETE", "/users/me", wrong, token="not-a-token")[0] for _ in range(4)} == {401}
+
+
+def test_a_per_user_limit_above_login_required_is_refused_at_import():
+    """Its key is the token login_required verified: above it, nothing is verified yet."""
+    bp = ApiBlueprint("probe", __name__)
+    with pytest.raises(TypeError, match="goes under @bp.login_required"):
+
+        @bp.per_user_limit("RATELIMIT_ACCOUNT_CHANGES")
+        @bp.login_required()
+        def probe(user):
+            return user
+
+    @bp.login_required()
+    @bp.per_user_limit("RATELIMIT_ACCOUNT_CHANGES")
+    def allowed(user):
+        return user
+
+    assert allowed.signed_in

@@ -13,7 +13,6 @@ from ..schemas import (
     TaskUpdateSchema,
     WriteConditionHeaders,
 )
-from ..tokens import verified_user_key
 from . import store, sync
 from .paging import LIST_HEADERS, sends_page
 from .versions import ETAG_HEADER, IF_NONE_MATCH, conditional_get, sends_etag
@@ -27,7 +26,7 @@ def write_budget():
     login_required: the user is the verified token's, and a bad token gets its 401 first. Only a
     429 says the budget (with Retry-After): telling it on every write would cost each one a
     second read of the limiter's storage, a round trip with Redis."""
-    return bp.rate_limit("RATELIMIT_TASK_WRITES", scope="task-writes", every_answer=False, key_func=verified_user_key)
+    return bp.per_user_limit("RATELIMIT_TASK_WRITES", scope="task-writes", every_answer=False)
 
 
 @bp.post("")

@@ -2,7 +2,6 @@
 
 from ..blueprint import ApiBlueprint, body_fields
 from ..schemas import AccountUpdateSchema, CurrentPasswordSchema, PasswordChangeSchema, UserSchema
-from ..tokens import verified_user_key
 from . import store
 
 bp = ApiBlueprint("users", __name__, url_prefix="/users", description="The signed-in user's account.")
@@ -13,17 +12,10 @@ def checks_no_password():
     return not body_fields().keys() & {"email", "current_password"}
 
 
-def limited_per_user(setting, **options):
-    """Keyed by the verified token's user, inside login_required: one user's limit never slows another,
-    and a token that does not verify gets its 401 before it counts against anyone. (Flask-Limiter
-    takes a key function that raises for its storage failing, and would fall back to memory.)"""
-    return bp.rate_limit(setting, key_func=verified_user_key, **options)
-
-
 def password_checks(**options):
     """The limit on checks of current_password: one budget per user, whichever route they come by (guesses spread
     over three routes count together), counted before the check (concurrent guesses cannot slip past)."""
-    return limited_per_user("RATELIMIT_ACCOUNT_PASSWORD", scope="account-password", **options)
+    return bp.per_user_limit("RATELIMIT_ACCOUNT_PASSWORD", scope="account-password", **options)
 
 
 @bp.get("/me")
@@ -37,7 +29,7 @@ def me(user):
 @bp.patch("/me")
 @bp.doc(operationId="updateCurrentUser")
 @bp.login_required()
-@limited_per_user("RATELIMIT_ACCOUNT_CHANGES")
+@bp.per_user_limit("RATELIMIT_ACCOUNT_CHANGES")
 @password_checks(exempt_when=checks_no_password)
 @bp.arguments(AccountUpdateSchema)
 @bp.response(200, UserSchema)
