@@ -3,7 +3,7 @@
 import unicodedata
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, false, text
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 from sqlalchemy.types import TypeDecorator
 
@@ -98,8 +98,28 @@ def new_account_values(username, email, hashed_password):
     }
 
 
-# A partial index's condition: the tasks not completed.
-OPEN_ONLY = {"postgresql_where": text("NOT completed"), "sqlite_where": text("NOT completed")}
+def _where(condition):
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
+
+
+PRIVATE_ONLY, IN_A_LIST = "list_id IS NULL", "list_id IS NOT NULL"
+
+
+def space_indexes(kind, leader, space):
+    """The indexes of one kind of space (partial: each holds only its kind's tasks), by name, columns and condition.
+
+    For the migration too: (kind_leader_id), (..._due_date_id), the same two for open tasks only
+    (completed=false, which a user of years finds among tens of thousands of done ones), and the
+    change numbers.
+    """
+    open_only = f"{space} AND NOT completed"
+    return [
+        Index(f"ix_tasks_{kind}_{leader}_id", leader, "id", **_where(space)),
+        Index(f"ix_tasks_{kind}_{leader}_due_date_id", leader, "due_date", "id", **_where(space)),
+        Index(f"ix_tasks_{kind}_open_{leader}_id", leader, "id", **_where(open_only)),
+        Index(f"ix_tasks_{kind}_open_{leader}_due_date_id", leader, "due_date", "id", **_where(open_only)),
+        Index(f"ix_tasks_{kind}_{leader}_change_seq", leader, "change_seq", **_where(space)),
+    ]
 
 
 class Task(db.Model):
@@ -115,20 +135,23 @@ class Task(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))  # its creator
+    # The shared list it is in; None: its creator's private task.
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    # Its last change's number, and the number of the change that brought it into its space (its
+    # creation, or its move there), both in its space's counter: the owner's, or the list's.
     change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    entered_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
-        # One per way a user's tasks are read in order, each led by the owner:
-        # a page starts where its cursor points and reads only its own rows
-        # (app/tasks/keyset.py). (owner_id, id) also serves lookups by owner.
+        # The creator's tasks, whatever their list: account deletion, and the creator's own lookups.
         Index("ix_tasks_owner_id_id", "owner_id", "id"),
-        Index("ix_tasks_owner_id_due_date_id", "owner_id", "due_date", "id"),
-        # The same for the open tasks only (completed=false), which a user of
-        # years finds among tens of thousands of done ones.
-        Index("ix_tasks_open_owner_id_id", "owner_id", "id", **OPEN_ONLY),
-        Index("ix_tasks_open_owner_id_due_date_id", "owner_id", "due_date", "id", **OPEN_ONLY),
-        Index("ix_tasks_owner_id_change_seq", "owner_id", "change_seq"),
+        # One per way a page of tasks is read in order, for each kind of space a task lives in: a
+        # user's private tasks (led by the owner) and a list's (led by the list). A page starts where
+        # its cursor points and reads only its own space's rows (app/tasks/keyset.py); the sync reads
+        # a space's changes in number order (app/tasks/sync.py).
+        *space_indexes("private", "owner_id", PRIVATE_ONLY),
+        *space_indexes("list", "list_id", IN_A_LIST),
         {"sqlite_autoincrement": True},
     )
 
@@ -149,11 +172,88 @@ def new_task_values(fields):
     return values
 
 
+class TaskList(db.Model):
+    """A list of tasks that its owner shares with its members (ListMember), each with a role.
+
+    A deleted list stays as a husk (``deleted_at``), without tasks or members, until the
+    maintenance purge: its former members' devices still learn which tasks to forget
+    (app/tasks/sync.py).
+    """
+
+    __tablename__ = "lists"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # None once the owner's account is deleted (its lists are deleted first: a husk outlives it).
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # The list's change counter (its tasks' change numbers), the newest number whose departures
+    # were purged, and how many tasks it holds (MAX_TASKS_PER_LIST).
+    change_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    purged_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    task_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+ROLES = ("owner", "editor", "viewer")
+WRITERS = ("owner", "editor")
+
+
+class ListMember(db.Model):
+    """A user's membership of a list, from when they were added until they left or were removed.
+
+    An ended membership stays (``left_seq``: the list's change number when it ended) until the
+    maintenance purge, so that the former member's devices are told which tasks to forget; a
+    member added again gets a new membership, and their devices the list's tasks again.
+    """
+
+    __tablename__ = "list_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(10))
+    left_seq: Mapped[int | None] = mapped_column(BigInteger)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (
+        CheckConstraint("role IN ('owner', 'editor', 'viewer')", name="role"),
+        # One current membership per user and list; the members of a list, in the order they joined.
+        Index("ux_list_members_current", "list_id", "user_id", unique=True, **_where("left_seq IS NULL")),
+        # A user's current lists: what every statement on shared tasks checks.
+        Index("ix_list_members_current_user_id_list_id", "user_id", "list_id", **_where("left_seq IS NULL")),
+        Index("ix_list_members_list_id_id", "list_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class ListDeparture(db.Model):
+    """A task that left a list (deleted, moved out, or with the list), for its members' syncing devices.
+
+    Numbered in the list's counter. ``member_id``: None for every member; a membership's id for the
+    rows written when that membership ended, one per task the list then held, for that former
+    member's devices alone.
+    """
+
+    __tablename__ = "list_departures"
+
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+    change_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    task_id: Mapped[int]
+    member_id: Mapped[int | None]
+    departed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 # The tables, for the stores' statements: built on the tables rather than the
 # models' attributes, a statement skips the ORM's compile and loading steps,
 # which a store that sends rows needs none of (bench/README.md).
 users = User.__table__
 tasks = Task.__table__
+lists = TaskList.__table__
+list_members = ListMember.__table__
+list_departures = ListDeparture.__table__
 
 
 class RevokedSession(db.Model):

@@ -148,7 +148,10 @@ def empty_database(database_url, tmp_path):
         for table in (
             "password_resets",
             "task_tombstones",
+            "list_departures",
             "tasks",
+            "list_members",
+            "lists",
             "token_families",
             "users",
             "revoked_sessions",
