@@ -294,8 +294,13 @@ def load_config(instance_path, env=None):
         "RATELIMIT_ACCOUNT_CHANGES": _rate_limit(env, "RATELIMIT_ACCOUNT_CHANGES", "10/minute"),
         # Task creates, updates and deletes, one budget per user (whichever session).
         "RATELIMIT_TASK_WRITES": _rate_limit(env, "RATELIMIT_TASK_WRITES", "600/minute"),
-        # A create past it is a 409 (users.task_count, kept by app/signed_in.py).
+        # A create past them is a 409: a user's private tasks (users.task_count), a shared list's
+        # tasks (lists.task_count), both kept by app/signed_in.py.
         "MAX_TASKS_PER_USER": _int(env, "MAX_TASKS_PER_USER", 100_000, minimum=1, maximum=2**31 - 1),
+        "MAX_TASKS_PER_LIST": _int(env, "MAX_TASKS_PER_LIST", 100_000, minimum=1, maximum=2**31 - 1),
+        # The lists a user may be a member of (their own included): each is a part of every page
+        # and sync of theirs (app/tasks/keyset.py, app/tasks/sync.py).
+        "MAX_LISTS_PER_USER": _int(env, "MAX_LISTS_PER_USER", 100, minimum=1, maximum=10_000),
         # How many proxies in front of the app set X-Forwarded-For/-Proto; 0
         # trusts none, so a client cannot pick its own address for the limits.
         # Idempotency-Key records: kept a day; a reservation whose request died

@@ -15,6 +15,7 @@ from .extensions import api, bcrypt, db, init_limiter, migrate
 from .headers import init_headers
 from .health import bp as health_bp
 from .json_provider import JSONProvider
+from .lists.routes import bp as lists_bp
 from .mail import init_mail
 from .observability import init_metrics, init_observability
 from .revocation import init_revocations
@@ -58,7 +59,7 @@ def create_app():
 
     api.ERROR_SCHEMA = ErrorSchema
     api.init_app(app)
-    for blueprint in (auth_bp, users_bp, tasks_bp):
+    for blueprint in (auth_bp, users_bp, tasks_bp, lists_bp):
         api.register_blueprint(blueprint, url_prefix=API_PREFIX + blueprint.url_prefix)
     api.register_blueprint(health_bp)
     app.register_blueprint(docs_bp)

@@ -45,6 +45,11 @@ def run(statement, params):
     return _rows(db.session.execute(statement, params))
 
 
+def dialect():
+    """The database's kind ("postgresql", "sqlite"): where a statement is built differently for each."""
+    return db.engine.dialect.name
+
+
 def ping():
     """One round trip to the database, on the request's connection (raises when it cannot be reached)."""
     run(text("SELECT 1"), {})

@@ -274,6 +274,14 @@ class TaskCreateSchema(StrictSchema):
     description = Text(allow_none=True, validate=validate.Length(max=10_000))
     due_date = UTCDateTime(allow_none=True)
     completed = StrictBoolean()
+    list_id = fields.Integer(
+        strict=True,
+        allow_none=True,
+        metadata={
+            "description": "A list where you are owner or editor; null: your private task. Moving a shared task "
+            "to null is for its creator only."
+        },
+    )
 
 
 class TaskUpdateSchema(TaskCreateSchema):
@@ -292,7 +300,10 @@ class TaskSchema(RowSchema):
     completed_at = fields.DateTime(format="iso", required=True, allow_none=True)
     created_at = fields.DateTime(format="iso", required=True)
     updated_at = fields.DateTime(format="iso", required=True)
-    owner_id = fields.Integer(required=True)
+    owner_id = fields.Integer(required=True, metadata={"description": "The task's creator."})
+    list_id = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "The shared list it is in; null: private."}
+    )
 
 
 SORTABLE = ("id", "title", "due_date", "created_at", "updated_at")
@@ -315,7 +326,26 @@ class SortKeys(fields.String):
         return keys
 
 
+class ListFilter(fields.String):
+    """``list_id=N``: that list's tasks; ``list_id=none``: the private ones only (loaded as None)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if value == "none":
+            return None
+        if not (value.isascii() and value.isdigit() and len(value) <= 12):
+            raise ValidationError("Must be a list's id, or none.")
+        return int(value)
+
+
 class TaskListQuerySchema(Schema):
+    list_id = ListFilter(
+        metadata={
+            "pattern": "^([0-9]+|none)$",
+            "description": "A list's id: only its tasks (404 for a list you are not a member of); none: only your "
+            "private tasks. Without it: your private tasks and those of every list you are a member of.",
+        }
+    )
     limit = QueryInteger(load_default=100, validate=validate.Range(1, 1000))
     cursor = Text(
         validate=[validate.Length(min=1, max=2000), validate.Regexp(r"^[A-Za-z0-9_.\-]+\Z")],
@@ -410,7 +440,8 @@ class IdempotencyHeaders(Schema):
 
 class SyncQuerySchema(Schema):
     since = Text(
-        validate=[validate.Length(min=1, max=200), validate.Regexp(r"^[A-Za-z0-9_.\-]+\Z")],
+        # (It names a position in each list the user is in: up to MAX_LISTS_PER_USER of them.)
+        validate=[validate.Length(min=1, max=8000), validate.Regexp(r"^[A-Za-z0-9_.\-]+\Z")],
         metadata={
             "pattern": "^[A-Za-z0-9_.-]+$",  # the same, as OpenAPI's (ECMAScript) regular expressions write it
             "description": "next_cursor from the previous page; omit it for a full sync.",
@@ -426,7 +457,48 @@ class ChangesSchema(Schema):
         metadata={"description": "Tasks created or updated after the cursor, oldest change first."},
     )
     deleted = fields.List(
-        fields.Integer(), required=True, metadata={"description": "Ids of tasks deleted after the cursor."}
+        fields.Integer(),
+        required=True,
+        metadata={
+            "description": "Ids of tasks that left your view after the cursor: deleted, moved to a list you are "
+            "not in, or in a list deleted or that you left. Never an id of this page's changes."
+        },
     )
     next_cursor = fields.String(required=True, metadata={"description": "Pass as since to get what follows."})
     has_more = fields.Boolean(required=True, metadata={"description": "More changes wait: ask again at once."})
+
+
+# --- lists ------------------------------------------------------------------
+
+
+class ListNameSchema(StrictSchema):
+    name = Text(
+        required=True,
+        validate=[validate.Length(min=1, max=100), not_blank],
+        metadata={"pattern": NOT_BLANK},
+    )
+
+
+class ListSchema(RowSchema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    owner_id = fields.Integer(required=True)
+    role = fields.String(
+        required=True, metadata={"enum": ["owner", "editor", "viewer"], "description": "Your role in the list."}
+    )
+    created_at = fields.DateTime(format="iso", required=True)
+    updated_at = fields.DateTime(format="iso", required=True)
+
+
+class MemberRoleSchema(StrictSchema):
+    role = fields.String(required=True, validate=validate.OneOf(["editor", "viewer"]))
+
+
+class MemberCreateSchema(MemberRoleSchema):
+    username = Text(required=True, validate=validate.Length(min=1, max=50))
+
+
+class MemberSchema(RowSchema):
+    user_id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    role = fields.String(required=True, metadata={"enum": ["owner", "editor", "viewer"]})

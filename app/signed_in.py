@@ -4,17 +4,23 @@
 verified token and hands it to the view, which hands it to a store. A store
 runs every statement on a user's data through it:
 
-- each statement requires ``owned(table)`` of its own table, the one
-  ownership condition (an INSERT: ``owner_id=OWNER``), or it is refused
-  (ValueError) before it runs;
+- each statement requires one of its table's guards (``GUARDS``): the user's
+  own rows (``owned``), their private tasks, what they can see (their own, and
+  their current lists'), or, for a write, a list this request holds. Anything
+  else is refused (ValueError) before it runs;
 - ``rows`` adds the token's check to the statement itself: the user exists at
   the token's version, and the token's session is not logged out. The data
   and the check cost one round trip (logouts live in the database:
   app/revocation.py);
-- ``write`` first takes the user's next change number, in an UPDATE that
-  makes the same check and holds the user's row until commit (app/tasks/
-  sync.py says why), then runs the write in that transaction, with the
-  number bound as ``change``;
+- a write first takes the change numbers of the spaces it changes: always the
+  user's own (``users.change_seq``, in an UPDATE that makes the token's check),
+  then each list it touches, in ascending id order (``hold``), each in an
+  UPDATE that checks the user's role in it. Each UPDATE holds its row until
+  commit (app/tasks/sync.py says why). Taken in that one order (the user's
+  own row, which only they lock, then lists by id), two writes never wait on
+  each other in a cycle: no deadlock. ``write`` then runs the statement in
+  that transaction, with the numbers bound (``change``, ``departure``) and the
+  lists it names bound from those held (``held_list``, ``to_list``);
 - the statement runs on the connection the request calls for
   (app/connections.py).
 
@@ -25,26 +31,88 @@ tell its holder more. ``confirm`` makes sure of the same before any answer.
 
 from functools import lru_cache
 
-from sqlalchemy import bindparam, exists, select, update
-from sqlalchemy.sql import CompoundSelect, Delete, Insert, Subquery, Update, operators
-from sqlalchemy.sql.elements import BooleanClauseList
+from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.sql import CompoundSelect, Delete, Insert, Join, Subquery, Update, operators
+from sqlalchemy.sql.elements import BooleanClauseList, Grouping
+from sqlalchemy.sql.util import join_condition
 
 from .connections import run
 from .errors import not_authenticated
-from .models import tasks, users
+from .models import (
+    WRITERS,
+    list_departures,
+    list_members,
+    lists,
+    password_resets,
+    task_tombstones,
+    tasks,
+    token_families,
+    users,
+)
 from .revocation import revocations
 from .tokens import bearer_claims
 
 # The signed-in user's id, bound by every statement run through a SignedInUser;
 # a new row's owner (``insert(table).values(owner_id=OWNER)``).
-OWNER = bindparam("user_id")
+OWNER = bindparam("me")
+# The names of these parameters are no column's (an UPDATE would SET a column a parameter is named
+# after: app/connections.py refuses it). Bound by ``write`` alone, from what the request holds: a list it holds (the
+# space a write changes), a move's destination list, and the change numbers taken
+# in the space changed (``change``) and, for a move, in the space left (``departure``).
+LIST = bindparam("held_list")
+TO_LIST = bindparam("to_list")
+CHANGE = bindparam("change")
+DEPARTURE = bindparam("departure")
+# Tables whose rows are written only by ``write``, in the spaces the request holds.
+_WRITTEN_BY_WRITE = frozenset({tasks, lists, list_members, list_departures, task_tombstones})
+_BOUND_BY_WRITE = frozenset({"me", "held_list", "to_list", "change", "departure"})
 
 
 def owned(table):
-    """The rows of ``table`` that are the signed-in user's: every statement on a user's data has it."""
-    owner = table.c.id if table is users else table.c.owner_id
-    return owner == OWNER
+    """The rows of ``table`` that are the signed-in user's own."""
+    if table is users:
+        return table.c.id == OWNER
+    return (table.c.user_id if table is list_members else table.c.owner_id) == OWNER
 
+
+# The lists the user is a member of now (the owner is one too), and ever was.
+CURRENT_LISTS = select(list_members.c.list_id).where(owned(list_members), list_members.c.left_seq.is_(None))
+EVER_LISTS = select(list_members.c.list_id).where(owned(list_members))
+# The user's private tasks: both terms, always.
+PRIVATE = (owned(tasks), tasks.c.list_id.is_(None))
+# Every task the user can see: their private ones, and every task of their current lists.
+VISIBLE = or_(and_(*PRIVATE), tasks.c.list_id.in_(CURRENT_LISTS))
+
+# What each statement must require of its table: one of these (each a tuple of terms, all required).
+# A read (``rows``) may use the first set; a write (``write``) the second, whose lists are held.
+READ_GUARDS = {
+    users: [(owned(users),)],
+    tasks: [PRIVATE, (VISIBLE,)],
+    lists: [(lists.c.id.in_(CURRENT_LISTS),)],
+    # The user's memberships (ended ones too), and the members of their current lists.
+    list_members: [(owned(list_members),), (list_members.c.list_id.in_(CURRENT_LISTS),)],
+    # Ids of tasks gone from lists the user is or was in (their former member's devices forget them).
+    list_departures: [(list_departures.c.list_id.in_(EVER_LISTS),)],
+    task_tombstones: [(owned(task_tombstones),)],
+    token_families: [(owned(token_families),)],
+    password_resets: [(owned(password_resets),)],
+}
+WRITE_GUARDS = {
+    **READ_GUARDS,
+    tasks: [PRIVATE, (tasks.c.list_id == LIST,)],
+    lists: [(lists.c.id == LIST,)],
+    list_members: [(list_members.c.list_id == LIST,)],
+    list_departures: [(list_departures.c.list_id == LIST,)],
+}
+# What an INSERT must give a new row (beyond what a guard of its table's would ask).
+INSERT_GUARDS = {
+    tasks: {"owner_id": OWNER},  # the creator; a list, if given, is one held
+    lists: {"owner_id": OWNER},
+    list_members: {"list_id": LIST},
+    list_departures: {"list_id": LIST},
+    task_tombstones: {"owner_id": OWNER},
+}
 
 # The token's check, on the user's own row, and in a statement on another table
 # (an EXISTS rather than a join: cheaper to plan, bench/README.md).
@@ -52,7 +120,7 @@ AT_TOKEN_VERSION = users.c.token_version == bindparam("version")
 SIGNED_IN = exists().where(owned(users), AT_TOKEN_VERSION)
 
 ACCOUNT = select(users).where(owned(users))
-# The user's next change number, and their task count moved by the tasks the write adds or removes.
+# The user's next change number, and their count of private tasks moved by what the write adds or removes.
 TASKS_ADDED = bindparam("tasks_added")
 TAKE_NEXT_CHANGE = (
     update(users)
@@ -63,6 +131,50 @@ TAKE_NEXT_CHANGE = (
 COUNT_TASKS = (
     update(users).where(owned(users)).values(task_count=users.c.task_count + TASKS_ADDED).returning(users.c.task_count)
 )
+# A list's next change number, and its count of tasks moved, if the user's role in it is one of
+# ``roles``: only such a member takes the list's row.
+
+
+# The lists that hold tasks the user created (whether or not they are still a member).
+CREATED_IN = select(tasks.c.list_id).where(owned(tasks), tasks.c.list_id.is_not(None))
+
+
+@lru_cache(maxsize=8)
+def _take_list_changes(roles):
+    if roles is None:  # (for the user's own tasks in the list: their account's deletion)
+        role_held = CREATED_IN
+    else:
+        role_held = select(list_members.c.list_id).where(
+            owned(list_members), list_members.c.left_seq.is_(None), list_members.c.role.in_(roles)
+        )
+    return (
+        update(lists)
+        .where(lists.c.id == LIST, lists.c.id.in_(role_held))
+        .values(change_seq=lists.c.change_seq + 1, task_count=lists.c.task_count + TASKS_ADDED)
+        .returning(lists.c.change_seq, lists.c.task_count)
+    )
+
+
+ROLE_IN = select(list_members.c.role).where(
+    owned(list_members), list_members.c.left_seq.is_(None), list_members.c.list_id == bindparam("list")
+)
+
+
+class NotHeld(Exception):
+    """The user may not change the list: ``role`` is theirs in it (None: not a member, or no such list)."""
+
+    def __init__(self, list_id, role):
+        super().__init__(list_id, role)
+        self.list_id, self.role = list_id, role
+
+
+class Held:
+    """A list the request holds: the last change number it took, and the list's task count after."""
+
+    __slots__ = ("change", "task_count")
+
+    def __init__(self, change, task_count):
+        self.change, self.task_count = change, task_count
 
 
 class SignedInUser:
@@ -80,6 +192,7 @@ class SignedInUser:
         "_found",
         "_account",
         "_change",
+        "_held",
     )
 
     def __init__(self, claims, revocations):
@@ -88,12 +201,13 @@ class SignedInUser:
         # When the session's refresh token expires (a Unix time), and the refresh token's own id.
         self.session_ends = claims["sxp"]
         self.token_id = claims["jti"]
-        self._params = {"user_id": self.id, "version": self.version, "session_id": self.session_id}
+        self._params = {"me": self.id, "version": self.version, "session_id": self.session_id}
         self._revocations = revocations
         self._found = False  # a statement of this request found the user signed in
         self._account = None  # the user's row, once read
-        self._change = None  # this request's change number, once a write has taken it
-        self.task_count = None  # how many tasks the user has, once a write has taken a change number
+        self._change = None  # this request's change number in the user's own space, once taken
+        self._held = {}  # list id -> Held, for the lists this request holds
+        self.task_count = None  # how many private tasks the user has, once a change number is taken
 
     @classmethod
     def from_token(cls, *, refresh=False):
@@ -122,29 +236,85 @@ class SignedInUser:
         found = self.rows(statement, **params)
         return found[0] if found else None
 
-    def write(self, statement, *conditions, **params):
-        """Run a write on the user's data in the request's transaction, after the token's check.
+    def hold(self, *list_ids, roles=WRITERS, added=None, private_added=0):
+        """Take the change numbers of the spaces a write changes: the user's own, then each list of ``list_ids``.
 
-        The request's first write takes the user's next change number (401 if
-        the user is not signed in); every write binds it as ``change``. A
-        write that adds or removes tasks moves the user's task count by the
-        rows it returns, in the same UPDATE when it is the first (a second
-        statement only when the rows differ from what was counted): the one
-        place the count moves, so it cannot drift.
+        The user's own comes first in every write (401 if the user is not
+        signed in), moving their count of private tasks by ``private_added``.
+        Lists are taken in ascending id order, each once (a list below one
+        held already is refused: that order is what keeps two writes from
+        deadlocking), each only if the user's role in it is one of ``roles``
+        (NotHeld otherwise; ``roles=None``: a list holding tasks the user
+        created), moving its task count by ``added[list_id]``.
+        Returns the Held of the last list named.
         """
-        _refuse_unless_owned(statement)
-        added, counted = _tasks_added(statement), 0
         if self._change is None:
-            changed = run(_checked(TAKE_NEXT_CHANGE, self._revocations), {**self._params, "tasks_added": added})
+            changed = run(_checked(TAKE_NEXT_CHANGE, self._revocations), {**self._params, "tasks_added": private_added})
             if not changed:
                 raise not_authenticated()
-            (self._change, self.task_count), self._found, counted = changed[0], True, added
+            (self._change, self.task_count), self._found = changed[0], True
+        elif private_added:
+            self.count_private(private_added)
+        held = None
+        for list_id in sorted(list_ids):
+            if list_id in self._held or (self._held and list_id < max(self._held)):
+                raise ValueError(f"list {list_id} taken out of ascending order: {sorted(self._held)}")
+            taken = run(
+                _take_list_changes(None if roles is None else tuple(roles)),
+                {
+                    "me": self.id,
+                    "held_list": list_id,
+                    "tasks_added": (added or {}).get(list_id, 0),
+                },
+            )
+            if not taken:
+                role = run(ROLE_IN, {"me": self.id, "list": list_id})
+                raise NotHeld(list_id, role[0].role if role else None)
+            held = self._held[list_id] = Held(*taken[0])
+        return held
+
+    def count_private(self, added):
+        """Move the user's count of private tasks by ``added``, after their change number was taken."""
+        self.task_count = run(COUNT_TASKS, {"me": self.id, "tasks_added": added})[0][0]
+
+    def held(self, list_id):
+        """What the request holds of ``list_id`` (taken by ``hold``, or created by this request)."""
+        return self._held[list_id]
+
+    def write(self, statement, *conditions, space=None, to=..., **params):
+        """Run a write in the request's transaction, on a space it holds.
+
+        ``space``: None for the user's private tasks (their change number is
+        taken first, if it is not yet), or a list held (``hold``), bound as
+        ``held_list``. ``to``: a move's destination space (None or a held list),
+        bound as ``to_list``; its number is then ``change`` and the space
+        left's ``departure``. A write that matches nothing changes no count:
+        the store refuses it, and nothing of the request commits.
+        """
+        _refuse_unless_guarded(statement, writing=True)
+        if params.keys() & _BOUND_BY_WRITE:
+            raise ValueError(f"bound by write, from what the request holds: {sorted(params.keys() & _BOUND_BY_WRITE)}")
+        if self._change is None:
+            self.hold()
+        numbers = {"me": self.id, "change": self._number(space)}
+        if space is not None:
+            numbers["held_list"] = space
+        if to is not ...:
+            numbers.update(change=self._number(to), departure=numbers["change"], to_list=to)
         if conditions:
             statement = statement.where(*conditions)
-        found = run(statement, {**params, "user_id": self.id, "change": self._change})
-        if len(found) * added != counted:  # a delete that matched nothing, or a second write
-            self.task_count = run(COUNT_TASKS, {"user_id": self.id, "tasks_added": len(found) * added - counted})[0][0]
-        return found
+        return run(statement, {**params, **numbers})
+
+    def _number(self, space):
+        if space is None:
+            return self._change
+        if space not in self._held:
+            raise ValueError(f"list {space} is not held by this request: SignedInUser.hold takes it first")
+        return self._held[space].change
+
+    def created_list(self, list_id):
+        """The request made the list ``list_id`` (its owner is this user): it holds it, at change number 0."""
+        self._held[list_id] = Held(0, 0)
 
     def account(self):
         """The user's row of ``users``, read once per request; 401 if the user is not signed in."""
@@ -165,26 +335,39 @@ class SignedInUser:
 @lru_cache(maxsize=256)
 def _checked(statement, revocations):
     """``statement`` with the token's check in its WHERE clause, built once per statement."""
-    table = _refuse_unless_owned(statement)
-    if _tasks_added(statement):
-        raise ValueError(f"tasks are added and removed through SignedInUser.write, which counts them: {statement}")
+    if statement.is_dml and statement.table in _WRITTEN_BY_WRITE:
+        raise ValueError(f"a write on {statement.table.name} goes through SignedInUser.write: {statement}")
+    table = _refuse_unless_guarded(statement)
     # The user's own row is checked as it is read; another table's rows by an EXISTS.
     return revocations.checked(statement.where(AT_TOKEN_VERSION if table is users else SIGNED_IN))
 
 
-@lru_cache(maxsize=256)
-def _refuse_unless_owned(statement):
-    """The table ``statement`` works on, once it is known to keep to the signed-in user's rows.
+@lru_cache(maxsize=512)
+def _refuse_unless_guarded(statement, writing=False):
+    """The table ``statement`` works on, once it is known to keep to rows the user may reach.
 
-    That is: ``owned(table)`` is one of the conditions its WHERE clause
-    requires (in each part of a UNION it reads from), or, for an INSERT, the
-    new row's owner is the signed-in user.
+    That is: all the terms of one of its table's guards (WRITE_GUARDS when
+    ``writing``, READ_GUARDS otherwise) are among the
+    conditions its WHERE clause requires (in each part of a UNION it reads
+    from); a table joined to it is joined by its foreign key; an INSERT gives
+    what INSERT_GUARDS asks.
     """
+    guards = WRITE_GUARDS if writing else READ_GUARDS
     if isinstance(statement, Insert):
         # (SQLAlchemy keeps an INSERT's values() there; its version is pinned.)
-        if statement._values.get("owner_id") is not OWNER:
-            raise _unowned(statement)
-        return statement.table
+        table = statement.table
+        required = INSERT_GUARDS.get(table)
+        if statement.select is not None:  # INSERT ... SELECT: the rows it reads are guarded, and it gives each row
+            _refuse_unless_guarded(statement.select, writing)
+            selected = dict(zip(statement._select_names, statement.select.selected_columns, strict=True))
+            given = {name: getattr(selected.get(name), "element", selected.get(name)) for name in required or ()}
+        else:
+            given = statement._values
+        if not required or any(given.get(name) is not value for name, value in required.items()):
+            raise _unguarded(statement)
+        if table is tasks and not (given.get("list_id") is None or given.get("list_id") is LIST):
+            raise _unguarded(statement)
+        return table
     if isinstance(statement, (Update, Delete)):
         table = statement.table
     else:
@@ -192,31 +375,40 @@ def _refuse_unless_owned(statement):
         if isinstance(table, Subquery):  # each part must keep to the user's rows itself
             element = table.element
             for part in element.selects if isinstance(element, CompoundSelect) else [element]:
-                _refuse_unless_owned(part)
+                _refuse_unless_guarded(part, writing)
             return table
-    if not any(condition.compare(owned(table)) for condition in _required(statement.whereclause)):
-        raise _unowned(statement)
+        table = _leftmost(table)
+    required = _required(statement.whereclause)
+    if not any(
+        all(any(term.compare(given) for given in required) for term in guard) for guard in guards.get(table, ())
+    ):
+        raise _unguarded(statement)
     return table
 
 
-@lru_cache(maxsize=256)
-def _tasks_added(statement):
-    """By how much each row ``statement`` returns moves the task count: 1 for an INSERT into tasks, -1 for a DELETE."""
-    if not (isinstance(statement, (Insert, Delete)) and statement.table is tasks):
-        return 0
-    if not statement.exported_columns:
-        raise ValueError(f"a write that adds or removes tasks must return them, so that each is counted: {statement}")
-    return 1 if isinstance(statement, Insert) else -1
+def _leftmost(table):
+    """The table a FROM starts at, each table joined to it by a foreign key (ValueError otherwise)."""
+    while isinstance(table, Join):
+        try:
+            by_foreign_key = table.onclause.compare(join_condition(table.left, table.right))
+        except ArgumentError:  # (no foreign key between them, or more than one)
+            by_foreign_key = False
+        if not by_foreign_key:
+            raise ValueError(f"a join that is not by a foreign key: {table}")
+        table = table.left
+    return table
 
 
 def _required(clause):
     """The conditions that a WHERE clause requires, each of them (the terms of its top-level AND)."""
     if clause is None:
         return []
+    if isinstance(clause, Grouping):  # (an OR within an AND is wrapped in parentheses)
+        return _required(clause.element)
     if isinstance(clause, BooleanClauseList) and clause.operator is operators.and_:
         return [term for part in clause.clauses for term in _required(part)]
     return [clause]
 
 
-def _unowned(statement):
-    return ValueError(f"a statement on a user's data must require owned(table) of its own table: {statement}")
+def _unguarded(statement):
+    return ValueError(f"a statement on a user's data must require a guard of its own table (GUARDS): {statement}")

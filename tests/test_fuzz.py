@@ -41,6 +41,10 @@ def test_schemathesis_finds_nothing(serve):
         "all",
         "--exclude-checks",
         "positive_data_acceptance",
+        # Nor "a created resource is found at once": a create retried with its Idempotency-Key answers
+        # the first result, whose resource a later step of the run may have deleted (a 404 then is right).
+        "--exclude-checks",
+        "ensure_resource_availability",
         # JSON text is UTF-8: lone surrogates are refused with a 422 on purpose.
         "--generation-codec",
         "utf-8",
@@ -56,7 +60,7 @@ def test_schemathesis_finds_nothing(serve):
         command += ["--exclude-operation-id", operation_id]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-6000:]
-    assert "Tested: 16" in result.stdout  # every operation but the three above
+    assert "Tested: 25" in result.stdout  # every operation but the three above
 
 
 def json_values():
@@ -84,6 +88,9 @@ def bodies():
             "token",
             "id",
             "owner_id",
+            "list_id",
+            "name",
+            "role",
         ]
     )
     return json_values() | st.dictionaries(fields, json_values(), max_size=5)

@@ -68,6 +68,7 @@ def test_operations_declare_their_security_and_errors(spec):
         "completed",
         "due_after",
         "due_before",
+        "list_id",
         "q",
         "sort",
         "If-None-Match",

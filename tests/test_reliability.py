@@ -109,7 +109,7 @@ def test_a_failure_after_the_first_write_leaves_nothing_behind(app, client, alic
     def fail(*args):
         raise RuntimeError("injected failure")
 
-    monkeypatch.setattr("app.tasks.store.leave_tombstone", fail)
+    monkeypatch.setattr("app.tasks.store.leave_trace", fail)
     response = client.delete(f"/api/v1/tasks/{task['id']}", headers=alice)
     monkeypatch.undo()
     assert response.status_code == 500 and response.get_json() == {"detail": "Internal server error"}

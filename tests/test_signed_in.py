@@ -3,11 +3,11 @@
 import jwt as pyjwt
 import pytest
 from flask_jwt_extended.exceptions import NoAuthorizationError
-from sqlalchemy import exists, insert, or_, select
+from sqlalchemy import exists, insert, or_, select, true
 
 from app.errors import APIError
-from app.models import tasks, users
-from app.signed_in import OWNER, SignedInUser, owned
+from app.models import list_members, lists, tasks, users
+from app.signed_in import LIST, OWNER, PRIVATE, SignedInUser, owned
 from app.tasks import store
 from app.users import store as accounts
 from tests.conftest import counted
@@ -70,18 +70,49 @@ def test_the_store_finds_the_tokens_users_task_and_only_while_signed_in(app, cli
 
 
 def test_a_statement_that_does_not_keep_to_the_users_rows_is_refused(app, alice, alices_task, statements):
-    """Every statement on a user's data requires owned() of its own table: one that does not is never run."""
+    """Every statement on a user's data requires a guard of its own table: one that does not is never run."""
     with app.test_request_context(TASKS, headers=alice):
         user = signed_in()
-        with pytest.raises(ValueError, match="owned"):
+        with pytest.raises(ValueError, match="guard"):
             user.rows(select(tasks).where(tasks.c.id == alices_task["id"]))
-        with pytest.raises(ValueError, match="owned"):  # the owner named, but not required of the task
+        with pytest.raises(ValueError, match="guard"):  # the owner named, but not required of the task
             user.rows(select(tasks).where(tasks.c.id == alices_task["id"], exists().where(owned(users))))
-        with pytest.raises(ValueError, match="owned"):
+        with pytest.raises(ValueError, match="guard"):
             user.rows(select(tasks).where(or_(owned(tasks), tasks.c.id == alices_task["id"])))
-        with pytest.raises(ValueError, match="owned"):
+        # The creator alone is not enough: a task they created in a list they have left is not theirs to see.
+        with pytest.raises(ValueError, match="guard"):
+            user.rows(select(tasks).where(owned(tasks), tasks.c.id == alices_task["id"]))
+        with pytest.raises(ValueError, match="guard"):  # a list's tasks, without the user being a member
+            user.rows(select(tasks).where(tasks.c.list_id == 1))
+        with pytest.raises(ValueError, match="guard"):
+            user.rows(select(lists).where(lists.c.id == 1))
+        with pytest.raises(ValueError, match="guard"):
             user.write(tasks.delete().where(tasks.c.id == alices_task["id"]))
+        with pytest.raises(ValueError, match="join"):  # another table joined on anything but its foreign key
+            user.rows(select(list_members).select_from(list_members.join(tasks, true())).where(owned(list_members)))
     assert statements == []
+
+
+def test_a_write_runs_only_in_the_spaces_the_request_holds(app, client, alice, alices_task, statements):
+    """A list's rows are written only once the request holds the list, with the role it needs, taken in
+    ascending order; a read never writes a user's data; the lists a write names are bound by write alone."""
+    shared = client.post("/api/v1/lists", json={"name": "ours"}, headers=alice).get_json()["id"]
+    other = client.post("/api/v1/lists", json={"name": "other"}, headers=alice).get_json()["id"]
+    statements.clear()
+    with app.test_request_context(f"{TASKS}/{alices_task['id']}", method="DELETE", headers=alice):
+        user = signed_in()
+        with pytest.raises(ValueError, match="through SignedInUser.write"):
+            user.rows(tasks.delete().where(*PRIVATE, tasks.c.id == alices_task["id"]).returning(tasks.c.id))
+        with pytest.raises(ValueError, match="not held"):
+            user.write(tasks.delete().where(tasks.c.list_id == LIST), space=shared)
+        with pytest.raises(ValueError, match="bound by write"):
+            user.write(tasks.delete().where(tasks.c.list_id == LIST), held_list=shared)
+        with pytest.raises(ValueError, match="guard"):  # a new task's list is one held, or none
+            user.write(insert(tasks).values(owner_id=OWNER, list_id=shared, title="t"))
+        assert user.hold(other).change == 1
+        with pytest.raises(ValueError, match="ascending"):
+            user.hold(shared)
+    assert [statement.split()[0] for statement in statements] == ["UPDATE", "UPDATE"]  # the user's row, the list's
 
 
 ACCESS_ROUTES = [
@@ -194,24 +225,10 @@ def test_an_update_never_sets_a_column_that_only_a_parameter_names(app, alice, a
         user = signed_in()
         with pytest.raises(ValueError, match="named like columns"):
             user.write(
-                store._update(frozenset({"title"}), None),
+                store._update(frozenset({"title"}), None, None),
                 task_id=alices_task["id"],
                 now=None,
                 new_title="renamed",
                 owner_id=12345,
             )
     assert not any(statement.startswith("UPDATE tasks") for statement in statements)
-
-
-def test_a_task_is_added_or_removed_only_through_write_which_counts_it(app, alice, alices_task, statements):
-    """users.task_count moves in SignedInUser.write alone: a DELETE of tasks through rows, or an
-    INSERT or DELETE that does not return its rows (so that they could not be counted), never runs."""
-    with app.test_request_context(f"{TASKS}/{alices_task['id']}", method="DELETE", headers=alice):
-        user = signed_in()
-        with pytest.raises(ValueError, match="through SignedInUser.write"):
-            user.rows(tasks.delete().where(owned(tasks), tasks.c.id == alices_task["id"]).returning(tasks.c.id))
-        with pytest.raises(ValueError, match="must return them"):
-            user.write(tasks.delete().where(owned(tasks), tasks.c.id == alices_task["id"]))
-        with pytest.raises(ValueError, match="must return them"):
-            user.write(insert(tasks).values(owner_id=OWNER))
-    assert statements == []

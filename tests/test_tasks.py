@@ -19,6 +19,7 @@ TASK_FIELDS = {
     "created_at",
     "updated_at",
     "owner_id",
+    "list_id",
 }
 
 

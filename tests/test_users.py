@@ -138,6 +138,10 @@ VALID_BODIES = {
     ("patch", ME): {"username": "alicia"},
     ("put", ME + "/password"): {"current_password": "correct horse", "new_password": "another password"},
     ("delete", ME): {"current_password": "correct horse"},
+    ("post", "/api/v1/lists"): {"name": "n"},
+    ("patch", "/api/v1/lists/{list_id}"): {"name": "n"},
+    ("post", "/api/v1/lists/{list_id}/members"): {"username": "bob", "role": "viewer"},
+    ("patch", "/api/v1/lists/{list_id}/members/{user_id}"): {"role": "viewer"},
 }
 
 
@@ -154,15 +158,15 @@ def _operations_with_access_tokens(client):
     ]
 
 
-def _requests(method, path, task_id):
+def _requests(method, path, ids):
     """(url, keyword arguments) of a good request and of bad ones to an operation.
 
     A bad request must get the token's 401 too, not a 400, 415 or 422 that
     would tell its sender more than that it must log in again.
     """
     body = VALID_BODIES.get((method, path))
-    # Alice's task, and an id that could name no task at all.
-    urls = sorted({path.replace("{task_id}", str(task_id)), path.replace("{task_id}", "0")})
+    # Alice's task, list and member (bob), and an id that could name nothing at all.
+    urls = sorted({_filled(path, ids), _filled(path, dict.fromkeys(ids, 0))})
     for url in urls:
         yield url, {"json": body}
         if method == "get":
@@ -171,6 +175,12 @@ def _requests(method, path, task_id):
             yield url, {"data": "{", "content_type": "application/json"}
             yield url, {"data": "title=t", "content_type": "application/x-www-form-urlencoded"}
             yield url, {"json": {"unknown": 1}, "headers": {"Idempotency-Key": " "}}
+
+
+def _filled(path, ids):
+    for name, value in ids.items():
+        path = path.replace("{" + name + "}", str(value))
+    return path
 
 
 @pytest.mark.parametrize("store", ["database", "redis"])
@@ -185,13 +195,18 @@ def test_every_route_refuses_every_bad_token(request, make_app, store):
     auth = AuthActions(client)
     alice = auth.headers()
     task_id = client.post("/api/v1/tasks", json={"title": "alice's"}, headers=alice).get_json()["id"]
+    list_id = client.post("/api/v1/lists", json={"name": "alice's"}, headers=alice).get_json()["id"]
+    bob = auth.headers("bob", "bob@example.com", "bobs password")
+    member = {"username": "bob", "role": "editor"}
+    bob_id = client.post(f"/api/v1/lists/{list_id}/members", json=member, headers=alice).get_json()["user_id"]
+    ids = {"task_id": task_id, "list_id": list_id, "user_id": bob_id}
     logged_out = {"Authorization": "Bearer " + auth.login().get_json()["access_token"]}
     assert client.post("/api/v1/auth/logout", headers=logged_out).status_code == 204
     bad = {**_bad_authorizations(app, client, alice), "logged out": logged_out["Authorization"]}
     operations = _operations_with_access_tokens(client)
     assert len(operations) >= 10  # every task and account route, and logout
     for method, path in operations:
-        for (url, arguments), (name, value) in itertools.product(_requests(method, path, task_id), bad.items()):
+        for (url, arguments), (name, value) in itertools.product(_requests(method, path, ids), bad.items()):
             headers = {**arguments.get("headers", {}), "Authorization": value}
             response = client.open(url, method=method.upper(), **{**arguments, "headers": headers})
             assert response.status_code == 401, (method, url, arguments, name)
@@ -201,6 +216,8 @@ def test_every_route_refuses_every_bad_token(request, make_app, store):
     assert client.get(f"/api/v1/tasks/{task_id}", headers=alice).get_json()["title"] == "alice's"
     assert client.get("/api/v1/tasks?count=true", headers=alice).headers["X-Total-Count"] == "1"
     assert client.get(ME, headers=alice).get_json()["username"] == "alice"
+    assert [row["name"] for row in client.get("/api/v1/lists", headers=bob).get_json()] == ["alice's"]
+    assert client.get(f"/api/v1/lists/{list_id}/members", headers=bob).get_json()[1]["role"] == "editor"
 
 
 def test_a_view_that_runs_no_statement_still_answers_a_dead_token_401(make_app):

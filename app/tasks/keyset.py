@@ -24,13 +24,13 @@ their user and sort: another's, or one given with another sort, is a 422.
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Boolean, and_, any_, bindparam, func, or_, select, union_all
+from sqlalchemy import Boolean, and_, any_, bindparam, func, or_, select, true, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from ..errors import APIError
-from ..models import MAX_ID, UTCDateTime, tasks
-from ..signed_in import owned
+from ..models import MAX_ID, UTCDateTime, list_members, tasks
+from ..signed_in import OWNER, PRIVATE, VISIBLE
 from .cursors import sign, unsign
 
 NULLABLE = frozenset({"due_date"})  # of the sortable columns; missing values sort last
@@ -50,6 +50,17 @@ FILTERS = {
 }
 
 
+# The space a page reads (``list_id`` in the query): every task the user can see, their own only
+# (``list_id=none``), or one list's.
+EVERY = "every"
+IN_LIST = bindparam("in_list")
+
+
+def space_of(query):
+    """EVERY, None (the user's own tasks) or a list's id."""
+    return query.get("list_id", EVERY)
+
+
 def order(sort):
     """The full order of a list sorted by ``sort`` ((name, descending), ...): ties broken by id."""
     sort = tuple(sort)
@@ -65,14 +76,15 @@ def filter_values(query):
 
 
 @lru_cache(maxsize=256)
-def page_statement(keys, filters, after):
-    """One page of the user's tasks in the order ``keys``, narrowed by ``filters`` (names).
+def page_statement(keys, filters, after, space=EVERY, dialect="postgresql"):
+    """One page of the tasks the user can see in ``space``, in the order ``keys``, narrowed by ``filters`` (names).
 
     ``after``: None for a page from the start, or the names of the keys whose
     value is missing in the cursor (a frozenset, often empty). Binds
-    ``limit``, ``offset``, ``window`` (offset + limit) and ``after_<key>``.
+    ``limit``, ``offset``, ``window`` (offset + limit), ``after_<key>``, and
+    ``in_list`` for one list's page.
     """
-    conditions = [owned(tasks), *(FILTERS[name] for name in sorted(filters))]
+    conditions = [FILTERS[name] for name in sorted(filters)]
     first = keys[0][0]
     if first not in NULLABLE:
         parts = [_part(keys, conditions, NULLABLE, after)]
@@ -95,15 +107,47 @@ def page_statement(keys, filters, after):
     # index-only scan): PostgreSQL then never prefers to walk the primary key
     # in id order and filter out other users' tasks, which it did for a user
     # owning much of a table (228 ms for a first page, bench/README.md).
-    ids = [select(part.limit(WINDOW).subquery()) for part in parts]
+    ids = [select(windowed.subquery()) for part in parts for windowed in _in_space(part, space, dialect)]
     among = ids[0] if len(ids) == 1 else union_all(*ids)
+    # Whatever the parts bring, only a task the user can see comes out.
     return (
         select(tasks)
-        .where(owned(tasks), AmongIds(tasks.c.id, among.scalar_subquery()))
+        .where(VISIBLE, *_space_condition(space), AmongIds(tasks.c.id, among.scalar_subquery()))
         .order_by(*_order(keys, NULLABLE))
         .limit(LIMIT)
         .offset(OFFSET)
     )
+
+
+def _space_condition(space):
+    """What a task of ``space`` (EVERY, None or "list") is: any the user can see, their own, or one in the list
+    bound as ``in_list``."""
+    if space == EVERY:
+        return []
+    return list(PRIVATE) if space is None else [tasks.c.list_id == IN_LIST]
+
+
+def _in_space(part, space, dialect):
+    """The ids ``part`` selects in ``space``, each source read in its own index's order up to the window.
+
+    The user's own tasks and one list's are each one index range. Every task
+    the user can see is their own, then each of their lists' in turn: on
+    PostgreSQL one LATERAL subquery per list (a page of a list of 100,000
+    tasks reads a window of it, not all of it); SQLite, for development, reads
+    them as one.
+    """
+    if space != EVERY:
+        return [part.where(*_space_condition(space)).limit(WINDOW)]
+    if dialect != "postgresql":
+        return [part.where(VISIBLE).limit(WINDOW)]
+    member = list_members.alias("member")
+    in_each_list = part.where(tasks.c.list_id == member.c.list_id).limit(WINDOW).lateral()
+    shared = (
+        select(in_each_list.c.id)
+        .select_from(member.join(in_each_list, true()))
+        .where(member.c.user_id == OWNER, member.c.left_seq.is_(None))
+    )
+    return [part.where(*PRIVATE).limit(WINDOW), shared]
 
 
 class AmongIds(FunctionElement):
@@ -219,11 +263,12 @@ def _value(name, value):
 
 
 @lru_cache(maxsize=32)
-def count_statement(filters):
-    """How many of the user's tasks match ``filters`` (names); grouped, so no row at all unless the token's check held."""
+def count_statement(filters, space=EVERY):
+    """How many tasks the user can see in ``space`` match ``filters`` (names); no row at all when none
+    (nor when the token's check fails: a row found must mean it held)."""
     return (
         select(func.count())
         .select_from(tasks)
-        .where(owned(tasks), *(FILTERS[name] for name in sorted(filters)))
-        .group_by(tasks.c.owner_id)
+        .where(VISIBLE, *_space_condition(space), *(FILTERS[name] for name in sorted(filters)))
+        .having(func.count() > 0)
     )

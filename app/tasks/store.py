@@ -13,12 +13,12 @@ from functools import lru_cache
 from flask import current_app
 from sqlalchemy import bindparam, case, delete, false, insert, null, select, update
 
-from ..connections import run
+from ..connections import dialect, run
 from ..errors import APIError
-from ..models import MAX_ID, UTCDateTime, new_task_values, tasks, utcnow
-from ..signed_in import OWNER, owned
+from ..lists import store as lists
+from ..models import MAX_ID, WRITERS, UTCDateTime, list_departures, new_task_values, task_tombstones, tasks, utcnow
+from ..signed_in import CHANGE, LIST, OWNER, PRIVATE, TO_LIST, VISIBLE, owned
 from . import keyset
-from .sync import CHANGE, leave_tombstone
 from .versions import versions_named
 
 # total: None unless the query asked for a count; next_cursor: None on the last page.
@@ -27,23 +27,46 @@ Page = namedtuple("Page", "rows total limit offset next_cursor")
 TASK_ID = bindparam("task_id")
 NOW = bindparam("now", type_=UTCDateTime())
 DEFAULT_ORDER = (("id", False),)
+# The task's space: the user's private tasks (None), or a list held.
+IN_SPACE = {None: PRIVATE, "list": (tasks.c.list_id == LIST,)}
 
-TASK = select(tasks).where(owned(tasks), tasks.c.id == TASK_ID)
-TASK_EXISTS = select(tasks.c.id).where(owned(tasks), tasks.c.id == TASK_ID)
-CREATE = insert(tasks).values(owner_id=OWNER, change_seq=CHANGE).returning(*tasks.c)
-DELETE = delete(tasks).where(owned(tasks), tasks.c.id == TASK_ID).returning(tasks.c.id)
+TASK = select(tasks).where(VISIBLE, tasks.c.id == TASK_ID)
+SPACE_OF = select(tasks.c.list_id, tasks.c.owner_id).where(VISIBLE, tasks.c.id == TASK_ID)
+CREATE = {
+    None: insert(tasks).values(owner_id=OWNER, change_seq=CHANGE, entered_seq=CHANGE).returning(*tasks.c),
+    "list": insert(tasks)
+    .values(owner_id=OWNER, list_id=LIST, change_seq=CHANGE, entered_seq=CHANGE)
+    .returning(*tasks.c),
+}
+DELETE = {
+    kind: delete(tasks).where(*where, tasks.c.id == TASK_ID).returning(tasks.c.id) for kind, where in IN_SPACE.items()
+}
+# A task that leaves a space, for the devices syncing it (app/tasks/sync.py): a tombstone in the user's
+# own, a departure in a list's. A task back in the user's own space has no tombstone there.
+LEAVES = {
+    None: insert(task_tombstones).values(owner_id=OWNER, change_seq=CHANGE),
+    "list": insert(list_departures).values(list_id=LIST, change_seq=CHANGE, member_id=None),
+}
+FORGET_TOMBSTONE = delete(task_tombstones).where(owned(task_tombstones), task_tombstones.c.task_id == TASK_ID)
 
 
 def create(user, fields):
-    """A new task of the user's, with ``fields`` (TaskCreateSchema's); 409 past MAX_TASKS_PER_USER."""
-    task = user.write(CREATE, **new_task_values(fields))[0]
-    if user.task_count > current_app.config["MAX_TASKS_PER_USER"]:  # counted with the write, not by a COUNT
-        raise APIError(409, "Task limit reached")  # nothing commits: the new task goes with the refusal
-    return task
+    """A new task with ``fields`` (TaskCreateSchema's), the user's own or in a list they may write to;
+    409 past MAX_TASKS_PER_USER (their own) or MAX_TASKS_PER_LIST."""
+    list_id = fields.pop("list_id", None)
+    if list_id is None:
+        user.hold(private_added=1)
+        count, limit = user.task_count, current_app.config["MAX_TASKS_PER_USER"]
+    else:
+        count = lists.hold(user, list_id, roles=WRITERS, added={list_id: 1}).task_count
+        limit = current_app.config["MAX_TASKS_PER_LIST"]
+    if count > limit:  # counted with the number taken, not by a COUNT; nothing commits with the refusal
+        raise APIError(409, "Task limit reached")
+    return user.write(CREATE[_kind(list_id)], space=list_id, **new_task_values(fields))[0]
 
 
 def one(user, task_id):
-    """The user's task ``task_id``; 404 if the user has none by that id."""
+    """The task ``task_id``, if the user can see it (theirs, or in one of their lists); 404 otherwise."""
     task = user.row(TASK, task_id=_task_id(task_id))
     if task is None:
         raise _not_found()
@@ -51,42 +74,119 @@ def one(user, task_id):
 
 
 def page(user, query):
-    """One page of the user's tasks as TaskListQuerySchema's ``query`` asks (app/tasks/keyset.py)."""
+    """One page of the tasks the user can see, as TaskListQuerySchema's ``query`` asks (app/tasks/keyset.py)."""
     keys, limit, offset = keyset.order(query.get("sort", DEFAULT_ORDER)), query["limit"], query["offset"]
     filters = keyset.filter_values(query)
+    space = keyset.space_of(query)
     after, params = keyset.start(user.id, keys, query.get("cursor"))
+    if isinstance(space, int):
+        params["in_list"] = lists.visible_id(space)
     # One task more than the page: whether there is a next page, without counting.
     names = frozenset(filters)
-    statement = keyset.page_statement(keys, names, after)
+    statement = keyset.page_statement(keys, names, after, _space_kind(space), dialect())
     rows = user.rows(statement, **filters, **params, limit=limit + 1, offset=offset, window=offset + limit + 1)
+    if not rows and isinstance(space, int):
+        lists.one(user, space)  # 404 for a list the user is not a member of, an empty page otherwise
     next_cursor = keyset.cursor_after(user.id, keys, rows[limit - 1]) if len(rows) > limit else None
     total = None
     if query["count"]:  # a count reads every task that matches: only when asked
-        counted = user.rows(keyset.count_statement(names), **filters)
+        counted = user.rows(keyset.count_statement(names, _space_kind(space)), **filters, **params)
         total = counted[0][0] if counted else 0
     return Page(rows[:limit], total, limit, offset, next_cursor)
 
 
 def update_fields(user, task_id, changes, if_match=None, if_none_match=None):
-    """Change the fields in ``changes``; the others keep their values. 404 or 412 if nothing matched."""
-    found = user.write(
-        _update(frozenset(changes), changes.get("completed")),
-        *_precondition(if_match, if_none_match),
-        task_id=_task_id(task_id),
-        now=utcnow(),
-        **{f"new_{name}": value for name, value in changes.items()},
-    )
+    """Change the fields in ``changes``; the others keep their values. 404, 403 or 412 if nothing may change.
+
+    ``list_id`` in ``changes`` moves the task: out of the user's own tasks or
+    a list they may write to, into another. Without a move, the user's own
+    task costs no more than before lists: the UPDATE is tried on it first.
+    """
+    task_id = _task_id(task_id)
+    conditions = _precondition(if_match, if_none_match)
+    fields = {f"new_{name}": value for name, value in changes.items() if name != "list_id"}
+    names = frozenset(changes) - {"list_id"}
+    user.hold()
+    if changes.get("list_id") is None:  # no move, or one to where the user's own tasks are: tried there first
+        found = user.write(
+            _update(names, changes.get("completed"), None), *conditions, task_id=task_id, now=utcnow(), **fields
+        )
+        if found:
+            return found[0]
+    source, creator = _space_of(user, task_id)
+    destination = changes.get("list_id", source)
+    if source == destination:
+        if source is None:  # the user's own task, tried above: not at the version asked for
+            raise APIError(412, "Task has changed since it was read")
+        lists.hold(user, source, roles=WRITERS)
+        found = user.write(
+            _update(names, changes.get("completed"), "list"),
+            *conditions,
+            space=source,
+            task_id=task_id,
+            now=utcnow(),
+            **fields,
+        )
+    else:
+        found = _move(user, task_id, source, destination, creator, names, changes, conditions, fields)
     if not found:
-        raise _not_written(user, task_id)
+        raise _not_written(user, task_id, source)
     return found[0]
 
 
 def remove(user, task_id, if_match=None, if_none_match=None):
-    """Delete the task, leaving a tombstone for syncing devices. 404 or 412 if nothing matched."""
-    # One DELETE: of two concurrent deletes, only the one that removed the row gets 204.
-    if not user.write(DELETE, *_precondition(if_match, if_none_match), task_id=_task_id(task_id)):
-        raise _not_written(user, task_id)
-    leave_tombstone(user, task_id)
+    """Delete the task, leaving a tombstone (or a list's departure) for syncing devices. 404, 403 or 412 if
+    nothing may be deleted."""
+    task_id, conditions = _task_id(task_id), _precondition(if_match, if_none_match)
+    # One DELETE: of two concurrent deletes, only the one that removed the row gets 204. The user's own
+    # task first, at the price of a task of theirs; a task in a list is then found and its list held.
+    user.hold(private_added=-1)
+    if user.write(DELETE[None], *conditions, task_id=task_id):
+        leave_trace(user, None, task_id)
+        return
+    user.count_private(1)  # it was not the user's own
+    source, _creator = _space_of(user, task_id)
+    if source is None:
+        raise APIError(412, "Task has changed since it was read")
+    lists.hold(user, source, roles=WRITERS, added={source: -1})
+    if not user.write(DELETE["list"], *conditions, space=source, task_id=task_id):
+        raise _not_written(user, task_id, source)
+    leave_trace(user, source, task_id)
+
+
+def leave_trace(user, space, task_id):
+    """The task left ``space``: a tombstone in the user's own, a departure in a list's (app/tasks/sync.py)."""
+    when = {} if space is None else {"departed_at": utcnow()}
+    user.write(LEAVES[_kind(space)], space=space, task_id=task_id, **when)
+
+
+def _move(user, task_id, source, destination, creator, names, changes, conditions, fields):
+    """Move the task from the space ``source`` to ``destination`` (None: its creator's own tasks), changing
+    ``changes`` as it goes: both spaces held, their counts moved, a tombstone or departure left behind."""
+    if destination is None and creator != user.id:
+        raise APIError(403, "Only the task's creator can make it private")
+    named = [space for space in (source, destination) if space is not None]
+    if source is None or destination is None:
+        user.count_private(-1 if source is None else 1)
+    lists.hold(user, *named, roles=WRITERS, added={source: -1, destination: 1})
+    held = user.held(destination).task_count if destination is not None else user.task_count
+    limit = current_app.config["MAX_TASKS_PER_USER" if destination is None else "MAX_TASKS_PER_LIST"]
+    if held > limit:
+        raise APIError(409, "Task limit reached")
+    found = user.write(
+        _update(names, changes.get("completed"), _kind(source), moving=True),
+        *conditions,
+        space=source,
+        to=destination,
+        task_id=task_id,
+        now=utcnow(),
+        **fields,
+    )
+    if found:
+        if destination is None:
+            user.write(FORGET_TOMBSTONE, task_id=task_id)
+        leave_trace(user, source, task_id)
+    return found
 
 
 def seed_tasks(rows):
@@ -106,25 +206,47 @@ def _not_found():
     return APIError(404, "Task not found")
 
 
-def _not_written(user, task_id):
-    """Why a conditional write matched no row: the task is gone, or it changed."""
-    if user.row(TASK_EXISTS, task_id=task_id) is None:
+def _space_of(user, task_id):
+    """(list id or None, creator) of a task the user can see; 404 otherwise."""
+    found = user.row(SPACE_OF, task_id=task_id)
+    if found is None:
+        raise _not_found()
+    return found.list_id, found.owner_id
+
+
+def _not_written(user, task_id, source):
+    """Why a conditional write on a task held in ``source`` matched no row: gone, moved, or changed."""
+    found = user.row(SPACE_OF, task_id=task_id)
+    if found is None:
         return _not_found()
+    if found.list_id != source:  # moved by someone else since it was read, in another space than the one held
+        return APIError(409, "Task was moved to another list meanwhile; read it again")
     return APIError(412, "Task has changed since it was read")
 
 
-@lru_cache(maxsize=64)
-def _update(columns, completed):
-    """One UPDATE ... RETURNING per set of changed fields, each bound as ``new_<field>``."""
+def _space_kind(space):
+    """What page_statement is built for: a list's page binds the list (one statement for every list)."""
+    return "list" if isinstance(space, int) else space
+
+
+def _kind(space):
+    return None if space is None else "list"
+
+
+@lru_cache(maxsize=128)
+def _update(columns, completed, kind, moving=False):
+    """One UPDATE ... RETURNING per set of changed fields and kind of space, each bound as ``new_<field>``.
+
+    ``moving``: into the space bound as ``to_list`` (None: the creator's own tasks, for the creator alone),
+    where the task's change number is that space's.
+    """
     values = {name: bindparam(f"new_{name}") for name in columns}
     if "completed" in columns:
         values["completed_at"] = _completed_at(completed)
-    return (
-        update(tasks)
-        .where(owned(tasks), tasks.c.id == TASK_ID)
-        .values(**values, updated_at=NOW, change_seq=CHANGE)
-        .returning(*tasks.c)
-    )
+    where = [*IN_SPACE[kind], tasks.c.id == TASK_ID]
+    if moving:
+        values.update(list_id=TO_LIST, entered_seq=CHANGE)
+    return update(tasks).where(*where).values(**values, updated_at=NOW, change_seq=CHANGE).returning(*tasks.c)
 
 
 def _completed_at(completed):

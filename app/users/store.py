@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from ..connections import run
 from ..errors import APIError
 from ..extensions import db
+from ..lists import store as lists
 from ..models import UTCDateTime, new_account_values, password_resets, token_families, username_key, users, utcnow
 from ..passwords import hash_password, password_matches
 from ..revocation import revoke_reused_session
@@ -131,7 +132,9 @@ def change_password(user, current_password, new_password):
 def delete_account(user, current_password):
     """Delete the signed-in user's account with all its tasks, once ``current_password`` is found to be its password."""
     _verified_hash(user, current_password)
-    # The user's row first, as every task write locks it first (no deadlock).
+    # The user's row first, then lists in ascending order, as every write (app/signed_in.py: no deadlock).
+    user.hold()
+    lists.forget_account(user)
     user.rows(DELETE_ACCOUNT)
 
 
@@ -156,7 +159,7 @@ def reset_password(token, new_password):
     used = run(USE_RESET, {"token_hash": _reset_hash(token), "now": utcnow()})
     if not used:
         raise APIError(400, "Reset link is invalid or has expired")
-    owner = {"user_id": used[0].owner_id}
+    owner = {"me": used[0].owner_id}
     if not run(SET_PASSWORD, {**owner, "new_hash": new_hash}):  # the account was deleted meanwhile
         raise APIError(400, "Reset link is invalid or has expired")
     run(FORGET_RESETS, owner)
