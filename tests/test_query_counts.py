@@ -185,3 +185,30 @@ def test_a_read_holds_one_pooled_connection_at_a_time(make_app):
     for method in ("GET", "HEAD"):
         for path in reads:
             assert client.open(path, method=method, headers=headers).status_code == 401, path
+
+
+def test_a_page_of_a_shared_list_is_one_statement_and_the_sync_stays_three(app, client, alice, bob):
+    """The member's check rides in the page's statement, as the token's does; the sync reads the user's
+    spaces (their row and memberships) in one statement, whatever the number of lists."""
+    lists = [client.post("/api/v1/lists", json={"name": f"l{n}"}, headers=alice).get_json()["id"] for n in range(3)]
+    for list_id in lists:
+        member = {"username": "bob", "role": "editor"}
+        assert client.post(f"/api/v1/lists/{list_id}/members", json=member, headers=alice).status_code == 201
+        for n in range(25):
+            assert client.post(TASKS, json={"title": f"t{n}", "list_id": list_id}, headers=bob).status_code == 201
+    for path in (
+        f"{TASKS}?limit=10&list_id={lists[0]}",
+        f"{TASKS}?limit=10&sort=due_date&list_id={lists[1]}",
+        f"{TASKS}?limit=10",
+    ):
+        with counted(app) as statements:
+            first = client.get(path, headers=alice)
+        assert len(first.get_json()) == 10 and len(statements) == 1, statements
+        following = re.search(r'<([^>]*)>; rel="next"', first.headers["Link"]).group(1)
+        with counted(app) as statements:
+            assert len(client.get(following, headers=alice).get_json()) == 10
+        assert len(statements) == 1, statements
+    with counted(app) as statements:
+        page = client.get(f"{TASKS}/changes?limit=30", headers=alice).get_json()
+    assert len(page["changes"]) == 30 and page["has_more"]
+    assert len(statements) == 3, statements

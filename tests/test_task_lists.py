@@ -363,3 +363,42 @@ def test_an_unknown_field_named_with_a_lone_surrogate_is_a_422(client, alice):
     response = client.post(TASKS, data='{"title": "x", "\\ud800": 1}', headers=alice, content_type="application/json")
     assert response.status_code == 422
     assert response.get_json()["errors"] == {"\ud800": ["Unknown field."]}
+
+
+@pytest.fixture
+def across_spaces(client, alice, bob):
+    """The assorted tasks spread over alice's own, a list of hers, and a list of bob's she edits; beside them,
+    bob's own tasks and a list of his she is not in, which she must never see."""
+    hers = client.post("/api/v1/lists", json={"name": "hers"}, headers=alice).get_json()["id"]
+    his = client.post("/api/v1/lists", json={"name": "his"}, headers=bob).get_json()["id"]
+    secret = client.post("/api/v1/lists", json={"name": "secret"}, headers=bob).get_json()["id"]
+    member = {"username": "alice", "role": "editor"}
+    assert client.post(f"/api/v1/lists/{his}/members", json=member, headers=bob).status_code == 201
+    spaces = {None: alice, hers: alice, his: bob}
+    seen = {}
+    for n, (title, due) in enumerate([("b", 2), ("a", None), ("b", 1), ("c", 2), ("a", 1), ("b", None)] * 2):
+        due_date = None if due is None else f"2027-01-0{due}T12:00:00Z"
+        list_id = list(spaces)[n % 3]
+        task = create(client, spaces[list_id], title=title, due_date=due_date, completed=n % 4 == 0, list_id=list_id)
+        seen.setdefault(list_id, []).append(task)
+        create(client, bob, title=title, due_date=due_date)  # bob's own
+        create(client, bob, title=title, due_date=due_date, list_id=secret)
+    return {"every": [task for tasks in seen.values() for task in tasks], "none": seen[None], hers: seen[hers]}
+
+
+@pytest.mark.parametrize("sort", ["id", "-due_date,title", "due_date,-title", "title"])
+@pytest.mark.parametrize("space", ["every", "none", "hers"])
+def test_pages_of_every_space_visit_what_the_user_sees_once_in_order(client, alice, across_spaces, sort, space):
+    """Every task alice can see, her own only, or one list's: page by page, as the contract orders them."""
+    key = space if space != "hers" else next(k for k in across_spaces if isinstance(k, int))
+    expected = expected_order(across_spaces[key], sort)
+    query = "" if space == "every" else f"&list_id={key}"
+    walked, path = [], f"{TASKS}?limit=2&sort={sort}{query}"
+    while path:
+        response = client.get(path, headers=alice)
+        assert response.status_code == 200, response.get_json()
+        walked += [task["id"] for task in response.get_json()]
+        path = links(response).get("next")
+    assert walked == expected
+    counted = client.get(f"{TASKS}?limit=1&count=true&sort={sort}{query}", headers=alice)
+    assert counted.headers["X-Total-Count"] == str(len(expected))
