@@ -175,6 +175,83 @@ def test_a_change_committed_late_is_not_skipped(app, database_url, client, alice
     assert sorted(t["title"] for t in tasks.values()) == ["fast", "slow"]
 
 
+def test_a_change_to_a_shared_list_committed_late_is_not_skipped(app, database_url, client, alice, bob):
+    """The same for a list: one member's slow write holds the list's next number; another member's write
+    waits for it, and a third member syncing misses neither."""
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("a second connection holding a row lock: PostgreSQL")
+    list_id = client.post("/api/v1/lists", json={"name": "ours"}, headers=alice).get_json()["id"]
+    assert client.post(f"/api/v1/lists/{list_id}/members", json={"username": "bob", "role": "editor"}, headers=alice)
+    cursor = sync(client, bob)["next_cursor"]
+    alice_id = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
+    slow = psycopg2.connect(make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False))
+    with slow.cursor() as cur:  # alice's slow write: the list's number taken, task not yet committed
+        cur.execute("UPDATE lists SET change_seq = change_seq + 1 WHERE id = %s RETURNING change_seq", (list_id,))
+        slow_seq = cur.fetchone()[0]
+        cur.execute(
+            "INSERT INTO tasks (title, completed, created_at, updated_at, owner_id, list_id, change_seq, entered_seq)"
+            " VALUES ('slow', false, now(), now(), %s, %s, %s, %s)",
+            (alice_id, list_id, slow_seq, slow_seq),
+        )
+    writer = threading.Thread(
+        target=lambda: app.test_client().post(TASKS, json={"title": "fast", "list_id": list_id}, headers=bob)
+    )
+    writer.start()
+    time.sleep(0.5)
+    assert writer.is_alive()  # bob's write waits for the list's number to be settled
+    assert sync(client, bob, cursor)["changes"] == []
+    slow.commit()
+    slow.close()
+    writer.join(timeout=10)
+    tasks, _, _ = follow(client, bob, cursor)
+    assert sorted(t["title"] for t in tasks.values()) == ["fast", "slow"]
+
+
+def test_a_cursor_of_the_release_before_lists_still_syncs(app, client, alice, bob):
+    """Its three values are the user's own position: their lists then come whole, their own tasks from there."""
+    from app.tasks.cursors import sign
+
+    create(client, alice, "before")
+    alice_id = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
+    list_id = client.post("/api/v1/lists", json={"name": "theirs"}, headers=bob).get_json()["id"]
+    assert client.post(f"/api/v1/lists/{list_id}/members", json={"username": "alice", "role": "viewer"}, headers=bob)
+    shared = client.post(TASKS, json={"title": "shared", "list_id": list_id}, headers=bob).get_json()
+    after = create(client, alice, "after")
+    with app.test_request_context():
+        old = sign("sync", [alice_id, 1, False])  # synced up to her first change: "before"
+    tasks, deleted, _ = follow(client, alice, old)
+    assert sorted(tasks) == sorted([shared["id"], after["id"]]) and deleted == set()
+
+
+def test_traces_of_lists_are_purged_and_an_older_cursor_is_410(app, client, alice, bob):
+    """Departures, ended memberships and deleted lists are forgotten after SYNC_TOMBSTONE_DAYS like tombstones."""
+    from app.models import ListDeparture, ListMember, TaskList
+
+    list_id = client.post("/api/v1/lists", json={"name": "ours"}, headers=alice).get_json()["id"]
+    assert client.post(f"/api/v1/lists/{list_id}/members", json={"username": "bob", "role": "editor"}, headers=alice)
+    task = client.post(TASKS, json={"title": "gone", "list_id": list_id}, headers=bob).get_json()
+    bobs = follow(client, bob)[2]
+    client.delete(f"{TASKS}/{task['id']}", headers=bob)
+    with app.app_context():
+        db.session.execute(update(ListDeparture).values(departed_at=utcnow().replace(year=2000)))
+        db.session.commit()
+    assert app.test_cli_runner().invoke(args=["tombstones", "purge"]).output == "purged 1 tombstones\n"
+    assert client.get(CHANGES, query_string={"since": bobs}, headers=bob).status_code == 410
+    bobs = follow(client, bob)[2]  # from scratch, then up to date again
+    assert client.delete(f"/api/v1/lists/{list_id}", headers=alice).status_code == 204
+    with app.app_context():
+        old = utcnow().replace(year=2000)
+        db.session.execute(update(ListDeparture).values(departed_at=old))
+        db.session.execute(update(ListMember).values(left_at=old))
+        db.session.execute(update(TaskList).values(deleted_at=old))
+        db.session.commit()
+    app.test_cli_runner().invoke(args=["tombstones", "purge"])
+    with app.app_context():
+        assert db.session.query(TaskList).count() == 0 and db.session.query(ListMember).count() == 0
+    assert client.get(CHANGES, query_string={"since": bobs}, headers=bob).status_code == 410
+    assert follow(client, bob)[0] == {}
+
+
 def test_writers_and_a_syncing_client_agree_in_the_end(serve, app):
     """Following the cursor from empty, while others write, reproduces the server's tasks exactly."""
     base = serve(workers=2)
