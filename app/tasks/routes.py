@@ -1,4 +1,5 @@
-"""The signed-in user's tasks: each endpoint's line of the contract, and one store call."""
+"""The tasks the signed-in user can see (their own, and their lists'): each endpoint's line of the contract,
+and one store call. Who may change a task in a list is app/lists/routes.py's table of roles."""
 
 from ..blueprint import ApiBlueprint
 from ..idempotency import idempotent, user_scope
@@ -17,7 +18,7 @@ from . import store, sync
 from .paging import LIST_HEADERS, sends_page
 from .versions import ETAG_HEADER, IF_NONE_MATCH, conditional_get, sends_etag
 
-bp = ApiBlueprint("tasks", __name__, url_prefix="/tasks", description="The signed-in user's tasks.")
+bp = ApiBlueprint("tasks", __name__, url_prefix="/tasks", description="Your tasks, and those of the lists you are in.")
 bp.after_request(conditional_get)
 
 
@@ -37,10 +38,13 @@ def write_budget():
 @bp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
 @idempotent(user_scope)
 @bp.response(201, TaskSchema, headers=ETAG_HEADER)
+@bp.alt_response(403, response="FORBIDDEN", description="Read-only access to this list (a viewer)")
+@bp.alt_response(404, response="NOT_FOUND", description="List not found: list_id names no list you are in")
 @bp.alt_response(
     409,
     response="CONFLICT",
-    description="Task limit reached (MAX_TASKS_PER_USER), or the same Idempotency-Key is still in progress",
+    description="Task limit reached (MAX_TASKS_PER_USER, or the list's MAX_TASKS_PER_LIST), "
+    "or the same Idempotency-Key is still in progress",
 )
 @bp.alt_response(429, response="TOO_MANY_REQUESTS", description="Over the user's write budget (RATELIMIT_TASK_WRITES)")
 @sends_etag
@@ -57,9 +61,10 @@ def create_task(user, fields, **_headers):
 @bp.arguments(ListConditionHeaders, location="headers", as_kwargs=True)
 @bp.response(200, TaskSchema(many=True), headers=LIST_HEADERS)
 @bp.alt_response(304, description="Not modified: If-None-Match names the current page")
+@bp.alt_response(404, response="NOT_FOUND", description="List not found: list_id names no list you are in")
 @sends_page
 def list_tasks(user, query, **_conditions):
-    """The user's tasks, a page at a time, filtered and sorted."""
+    """The tasks you can see (your own, and those of every list you are in), a page at a time, filtered and sorted."""
     return store.page(user, query)
 
 
@@ -83,12 +88,18 @@ def get_task(user, task_id):
 @bp.arguments(TaskUpdateSchema)
 @bp.arguments(WriteConditionHeaders, location="headers", as_kwargs=True)
 @bp.response(200, TaskSchema, headers=ETAG_HEADER)
-@bp.alt_response(404, response="NOT_FOUND")
+@bp.alt_response(
+    403,
+    response="FORBIDDEN",
+    description="Read-only access to this list (a viewer), or Only the task's creator can make it private",
+)
+@bp.alt_response(404, response="NOT_FOUND", description="Task not found, or List not found (list_id)")
+@bp.alt_response(409, response="CONFLICT", description="Task was moved to another list meanwhile, or the list is full")
 @bp.alt_response(412, response="PRECONDITION_FAILED", description="The task is not at the version asked for")
 @bp.alt_response(429, response="TOO_MANY_REQUESTS", description="Over the user's write budget (RATELIMIT_TASK_WRITES)")
 @sends_etag
 def update_task(user, changes, task_id, **versions):
-    """Change the fields sent; the others keep their values (PUT and PATCH alike)."""
+    """Change the fields sent; the others keep their values (PUT and PATCH alike). ``list_id`` moves the task."""
     return store.update_fields(user, task_id, changes, **versions)
 
 
@@ -98,7 +109,9 @@ def update_task(user, changes, task_id, **versions):
 @write_budget()
 @bp.arguments(WriteConditionHeaders, location="headers", as_kwargs=True)
 @bp.response(204)
+@bp.alt_response(403, response="FORBIDDEN", description="Read-only access to this list (a viewer)")
 @bp.alt_response(404, response="NOT_FOUND")
+@bp.alt_response(409, response="CONFLICT", description="Task was moved to another list meanwhile")
 @bp.alt_response(412, response="PRECONDITION_FAILED", description="The task is not at the version asked for")
 @bp.alt_response(429, response="TOO_MANY_REQUESTS", description="Over the user's write budget (RATELIMIT_TASK_WRITES)")
 def delete_task(user, task_id, **versions):
