@@ -5,6 +5,7 @@ password or anything else the client sent.
 """
 
 import re
+import unicodedata
 from datetime import datetime, timezone
 from operator import itemgetter
 
@@ -100,6 +101,12 @@ def not_blank(value):
     """Some character that is not white space."""
     if not re.search(NOT_BLANK, value):
         raise ValidationError("Must not be blank.")
+
+
+def one_line(value):
+    """No control characters (a newline, a tab, an escape): a name is shown on one line, as it is."""
+    if any(unicodedata.category(character) == "Cc" for character in value):
+        raise ValidationError("Must not contain control characters.")
 
 
 class StrictSchema(Schema):
@@ -474,7 +481,7 @@ class ChangesSchema(Schema):
 class ListNameSchema(StrictSchema):
     name = Text(
         required=True,
-        validate=[validate.Length(min=1, max=100), not_blank],
+        validate=[validate.Length(min=1, max=100), not_blank, one_line],
         metadata={"pattern": NOT_BLANK},
     )
 
