@@ -122,6 +122,13 @@ class ApiBlueprint(flask_smorest.Blueprint):
 
         return decorator
 
+    def write_budget(self):
+        """The user's budget of writes to tasks, lists and members (RATELIMIT_TASK_WRITES): one per user, shared
+        by every route that writes them, inside login_required (the user is the verified token's, and a bad
+        token gets its 401 first). Only a 429 says the budget (with Retry-After): telling it on every write
+        would cost each one a second read of the limiter's storage, a round trip with Redis."""
+        return self.per_user_limit("RATELIMIT_TASK_WRITES", scope="task-writes", every_answer=False)
+
     def login_required(self, *, refresh=False):
         """Require a bearer access token (a refresh token with ``refresh=True``); the view's
         first argument is then the signed-in user (app/signed_in.py).

@@ -12,6 +12,7 @@ import pytest
 
 from app.tasks.cursors import sign
 from tests.conftest import AuthActions
+from tests.test_tasks import TASK_FIELDS
 
 LISTS = "/api/v1/lists"
 TASKS = "/api/v1/tasks"
@@ -19,18 +20,6 @@ CHANGES = "/api/v1/tasks/changes"
 
 LIST_FIELDS = {"id", "name", "owner_id", "role", "created_at", "updated_at"}
 MEMBER_FIELDS = {"user_id", "username", "role"}
-TASK_FIELDS = {
-    "id",
-    "title",
-    "description",
-    "due_date",
-    "completed",
-    "completed_at",
-    "created_at",
-    "updated_at",
-    "owner_id",
-    "list_id",
-}
 
 LIST_NOT_FOUND = {"detail": "List not found"}
 TASK_NOT_FOUND = {"detail": "Task not found"}

@@ -47,6 +47,17 @@ def follow(client, headers, path):
     return pages
 
 
+def walk(client, headers, path):
+    """Every page from ``path`` on, following Link's next: the ids, in the order sent."""
+    walked = []
+    while path:
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200, response.get_json()
+        walked += [task["id"] for task in response.get_json()]
+        path = links(response).get("next")
+    return walked
+
+
 @pytest.fixture
 def seven(client, alice):
     return [create(client, alice, title=f"t{n}") for n in range(7)]
@@ -276,12 +287,7 @@ def test_following_next_visits_every_task_once_in_the_sorted_order(client, alice
         for t in client.get(f"{TASKS}?limit=1000", headers=alice).get_json()
         if ("completed=false" not in query or not t["completed"]) and ("q=b" not in query or t["title"] == "b")
     ]
-    walked, path = [], f"{TASKS}?limit=2&sort={sort}{query}"
-    while path:
-        response = client.get(path, headers=alice)
-        assert response.status_code == 200, response.get_json()
-        walked += [task["id"] for task in response.get_json()]
-        path = links(response).get("next")
+    walked = walk(client, alice, f"{TASKS}?limit=2&sort={sort}{query}")
     one_page = [task["id"] for task in client.get(f"{TASKS}?limit=1000&sort={sort}{query}", headers=alice).get_json()]
     assert walked == one_page == expected_order(tasks, sort)
 
@@ -393,12 +399,6 @@ def test_pages_of_every_space_visit_what_the_user_sees_once_in_order(client, ali
     key = space if space != "hers" else next(k for k in across_spaces if isinstance(k, int))
     expected = expected_order(across_spaces[key], sort)
     query = "" if space == "every" else f"&list_id={key}"
-    walked, path = [], f"{TASKS}?limit=2&sort={sort}{query}"
-    while path:
-        response = client.get(path, headers=alice)
-        assert response.status_code == 200, response.get_json()
-        walked += [task["id"] for task in response.get_json()]
-        path = links(response).get("next")
-    assert walked == expected
+    assert walk(client, alice, f"{TASKS}?limit=2&sort={sort}{query}") == expected
     counted = client.get(f"{TASKS}?limit=1&count=true&sort={sort}{query}", headers=alice)
     assert counted.headers["X-Total-Count"] == str(len(expected))

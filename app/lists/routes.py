@@ -16,11 +16,6 @@ ONE_LIST = "/<int(signed=True):list_id>"
 ONE_MEMBER = ONE_LIST + "/members/<int(signed=True):user_id>"
 
 
-def write_budget():
-    """List and member writes count in the user's task write budget (RATELIMIT_TASK_WRITES)."""
-    return bp.per_user_limit("RATELIMIT_TASK_WRITES", scope="task-writes", every_answer=False)
-
-
 def owner_only(view):
     return bp.alt_response(403, response="FORBIDDEN", description="Only the list's owner can do this")(view)
 
@@ -32,7 +27,7 @@ def not_found(view):
 @bp.post("")
 @bp.doc(operationId="createList")
 @bp.login_required()
-@write_budget()
+@bp.write_budget()
 @bp.arguments(ListNameSchema)
 @bp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
 @idempotent(user_scope)
@@ -65,7 +60,7 @@ def get_list(user, list_id):
 @bp.patch(ONE_LIST)
 @bp.doc(operationId="renameList")
 @bp.login_required()
-@write_budget()
+@bp.write_budget()
 @bp.arguments(ListNameSchema)
 @bp.response(200, ListSchema)
 @owner_only
@@ -77,7 +72,7 @@ def rename_list(user, fields, list_id):
 @bp.delete(ONE_LIST)
 @bp.doc(operationId="deleteList")
 @bp.login_required()
-@write_budget()
+@bp.write_budget()
 @bp.response(204)
 @owner_only
 @not_found
@@ -99,7 +94,7 @@ def list_members(user, list_id):
 @bp.post(ONE_LIST + "/members")
 @bp.doc(operationId="addMember")
 @bp.login_required()
-@write_budget()
+@bp.write_budget()
 @bp.arguments(MemberCreateSchema)
 @bp.response(201, MemberSchema)
 @bp.alt_response(400, response="BAD_REQUEST", description="User is already a member of this list")
@@ -114,7 +109,7 @@ def add_member(user, member, list_id):
 @bp.patch(ONE_MEMBER)
 @bp.doc(operationId="changeMemberRole")
 @bp.login_required()
-@write_budget()
+@bp.write_budget()
 @bp.arguments(MemberRoleSchema)
 @bp.response(200, MemberSchema)
 @bp.alt_response(400, response="BAD_REQUEST", description="The owner's role cannot change")
@@ -127,7 +122,7 @@ def change_member_role(user, change, list_id, user_id):
 @bp.delete(ONE_MEMBER)
 @bp.doc(operationId="removeMember")
 @bp.login_required()
-@write_budget()
+@bp.write_budget()
 @bp.response(204)
 @bp.alt_response(400, response="BAD_REQUEST", description="The owner cannot leave the list; delete it instead")
 @owner_only

@@ -22,18 +22,10 @@ bp = ApiBlueprint("tasks", __name__, url_prefix="/tasks", description="Your task
 bp.after_request(conditional_get)
 
 
-def write_budget():
-    """Creates, updates and deletes share one budget per user (RATELIMIT_TASK_WRITES), inside
-    login_required: the user is the verified token's, and a bad token gets its 401 first. Only a
-    429 says the budget (with Retry-After): telling it on every write would cost each one a
-    second read of the limiter's storage, a round trip with Redis."""
-    return bp.per_user_limit("RATELIMIT_TASK_WRITES", scope="task-writes", every_answer=False)
-
-
 @bp.post("")
 @bp.doc(operationId="createTask")
 @bp.login_required()
-@write_budget()
+@bp.write_budget()
 @bp.arguments(TaskCreateSchema)
 @bp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
 @idempotent(user_scope)
@@ -84,7 +76,7 @@ def get_task(user, task_id):
 @bp.route("/<int(signed=True):task_id>", methods=["PUT", "PATCH"])
 @bp.doc(operationId={"PUT": "replaceTask", "PATCH": "updateTask"})
 @bp.login_required()
-@write_budget()
+@bp.write_budget()
 @bp.arguments(TaskUpdateSchema)
 @bp.arguments(WriteConditionHeaders, location="headers", as_kwargs=True)
 @bp.response(200, TaskSchema, headers=ETAG_HEADER)
@@ -106,7 +98,7 @@ def update_task(user, changes, task_id, **versions):
 @bp.delete("/<int(signed=True):task_id>")
 @bp.doc(operationId="deleteTask")
 @bp.login_required()
-@write_budget()
+@bp.write_budget()
 @bp.arguments(WriteConditionHeaders, location="headers", as_kwargs=True)
 @bp.response(204)
 @bp.alt_response(403, response="FORBIDDEN", description="Read-only access to this list (a viewer)")
