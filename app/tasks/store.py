@@ -138,8 +138,8 @@ def remove(user, task_id, if_match=None, if_none_match=None):
     """Delete the task, leaving a tombstone (or a list's departure) for syncing devices. 404, 403 or 412 if
     nothing may be deleted."""
     task_id, conditions = _task_id(task_id), _precondition(if_match, if_none_match)
-    # One DELETE: of two concurrent deletes, only the one that removed the row gets 204. The user's own
-    # task first, at the price of a task of theirs; a task in a list is then found and its list held.
+    # One DELETE: of two concurrent deletes, only the one that removed the row gets 204. It is tried on the
+    # user's own tasks first (as cheap as before lists); a task in a list is then found, and its list held.
     user.hold(private_added=-1)
     if user.write(DELETE[None], *conditions, task_id=task_id):
         leave_trace(user, None, task_id)
