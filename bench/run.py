@@ -8,8 +8,12 @@ hooks) serves all three with the same workers and threads; the app is also
 measured under its own gunicorn.conf.py, as production pays for it. Then each
 endpoint's latency under a steady load of half what it sustains.
 
-Writes bench/results.md and bench/results.png. PostgreSQL is DATABASE_URL's
-server, or the local one on 127.0.0.1:5432 (database taskapi_bench).
+Last, the pages of one user's own tasks and of a shared list, each at 100 and
+at 100,000 tasks. ``--only scale`` measures that part alone.
+
+Writes bench/results.md and bench/results.png (``--only scale``: the scale
+sections of bench/results.md alone). PostgreSQL is DATABASE_URL's server, or
+the local one on 127.0.0.1:5432 (database taskapi_bench).
 """
 
 import argparse
@@ -45,13 +49,25 @@ OWN_TASKS = 50
 # The scale run's table: other users' tasks beside the measured users' own.
 USERS_AT_SCALE = 10_000
 OTHER_TASKS = 1_000_000
-# One user's own tasks, few and many, and the pages read at each.
+# One user's own tasks, few and many, and the pages read at each (paths from the server's root).
 SCALE_TASKS = (100, 100_000)
 SCALE_PATHS = {
     "GET /tasks?limit=50": "/api/v1/tasks?limit=50",
     "GET /tasks?limit=50&sort=due_date": "/api/v1/tasks?limit=50&sort=due_date",
     "GET /tasks?limit=50&completed=false&sort=due_date": "/api/v1/tasks?limit=50&completed=false&sort=due_date",
     "GET /tasks/changes?limit=50": "/api/v1/tasks/changes?limit=50",
+}
+# A shared list of as many tasks, read by a member who has no tasks of their own: the list's pages
+# ({list_id}: the list of that size), the page of all the member sees (their own space, empty, and
+# the list), and the member's sync, which reads the list's space.
+SHARED_SCALE_PATHS = {
+    "GET /tasks?limit=50&list_id=N (member)": "/api/v1/tasks?limit=50&list_id={list_id}",
+    "GET /tasks?limit=50&list_id=N&sort=due_date (member)": "/api/v1/tasks?limit=50&list_id={list_id}&sort=due_date",
+    "GET /tasks?limit=50&list_id=N&completed=false&sort=due_date (member)": (
+        "/api/v1/tasks?limit=50&list_id={list_id}&completed=false&sort=due_date"
+    ),
+    "GET /tasks?limit=50 (member: every space)": "/api/v1/tasks?limit=50",
+    "GET /tasks/changes?limit=50 (member)": "/api/v1/tasks/changes?limit=50",
 }
 # The writes come from as many users as connections, each with a task to PUT:
 # one user's writes queue on that user's row lock (app/tasks/sync.py), and they
@@ -237,19 +253,43 @@ def seed_other_users(url, total_tasks):
     )
 
 
-def seed_own_tasks(url, user_id, count, open_every):
-    """``count`` tasks of one user (set-based), a tenth without a due date, one in ``open_every`` not completed."""
-    sql(url, "DELETE FROM tasks WHERE owner_id = %s", (user_id,))
+def open_every(count):
+    """One task in how many is open among ``count``: a user of years has nearly every task done, a new user half."""
+    return 100 if count > 1000 else 2
+
+
+def seed_tasks(url, count, **space):
+    """``count`` tasks (set-based) of one space, ``space`` its columns (owner_id; list_id for a list's).
+
+    Numbered 1 to ``count`` in the space's counter, as if created one by one
+    (a change number, and the number the task entered its space with); a
+    tenth without a due date, one in ``open_every(count)`` not completed.
+    """
+    columns, values = ", ".join(space), ", ".join(["%s"] * len(space))
     sql(
         url,
-        """INSERT INTO tasks (title, description, due_date, completed, created_at, updated_at, owner_id, change_seq)
+        f"""INSERT INTO tasks (title, description, due_date, completed, created_at, updated_at, change_seq,
+                               entered_seq, {columns})
                 SELECT 'Task ' || g, NULL,
                        CASE WHEN g %% 10 = 0 THEN NULL ELSE now() + (g %% 997) * interval '1 hour' END,
-                       g %% %s <> 0, now(), now(), %s, g
+                       g %% %s <> 0, now(), now(), g, g, {values}
                 FROM generate_series(1, %s) g""",
-        (open_every, user_id, count),
+        (open_every(count), *space.values(), count),
     )
+
+
+def seed_own_tasks(url, user_id, count):
+    """``count`` private tasks of one user, and the user's change counter and task count to match."""
+    sql(url, "DELETE FROM tasks WHERE owner_id = %s", (user_id,))
+    seed_tasks(url, count, owner_id=user_id)
     sql(url, "UPDATE users SET change_seq = %s, task_count = %s WHERE id = %s", (count, count, user_id))
+    settle(url)
+
+
+def seed_list_tasks(url, list_id, owner_id, count):
+    """``count`` tasks in a list, created by its owner, and the list's change counter and task count to match."""
+    seed_tasks(url, count, owner_id=owner_id, list_id=list_id)
+    sql(url, "UPDATE lists SET change_seq = %s, task_count = %s WHERE id = %s", (count, count, list_id))
     settle(url)
 
 
@@ -263,7 +303,7 @@ def settle(url):
     conn = connect(url)
     conn.autocommit = True  # VACUUM cannot run in a transaction
     with conn.cursor() as cur:
-        cur.execute("VACUUM (ANALYZE) users, tasks")
+        cur.execute("VACUUM (ANALYZE) users, tasks, lists, list_members")
         cur.execute("CHECKPOINT")
     conn.close()
 
@@ -350,9 +390,17 @@ def main():
         "--scale",
         choices=["none", "full"],
         default="full",
-        help="full: one user's list and sync at 100 and at 100,000 tasks; none: skip it",
+        help="full: one user's list and sync, and a shared list's, at 100 and at 100,000 tasks; none: skip it",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["scale"],
+        help="scale: that part alone, without the throughput and latency runs (a few minutes, not the full "
+        "run's quarter of an hour); it replaces only the scale sections of bench/results.md",
     )
     args = parser.parse_args()
+    if args.only == "scale" and args.scale == "none":
+        parser.error("--only scale measures the scale part that --scale none skips")
 
     url = empty_database_of_our_own("taskapi_bench")
     env = {
@@ -379,17 +427,26 @@ def main():
         capture_output=True,
     )
 
-    servers = {
-        "baselines": Server("bench.hello:app", env, plain=True),
-        "app": Server("wsgi:app", env, plain=True),
-        "configured app": Server("wsgi:app", env),
-    }
+    if args.only == "scale":  # (the baselines and the configured app serve only the throughput runs)
+        servers = {"app": Server("wsgi:app", env, plain=True)}
+    else:
+        servers = {
+            "baselines": Server("bench.hello:app", env, plain=True),
+            "app": Server("wsgi:app", env, plain=True),
+            "configured app": Server("wsgi:app", env),
+        }
     try:
-        table, scale, baselines = measure_everything(servers, url, args)
+        if args.only == "scale":
+            scale = measure_scale(url, servers["app"].base + "/api/v1", args)
+        else:
+            table, scale, baselines = measure_everything(servers, url, args)
     finally:
         for server in servers.values():
             server.stop()
-    report(table, scale, baselines, args)
+    if args.only == "scale":
+        report_scale_alone(scale, args)
+    else:
+        report(table, scale, baselines, args)
 
 
 def measure_everything(servers, url, args):
@@ -496,44 +553,79 @@ def endpoint_row(name, results, baselines):
 
 
 def measure_scale(url, api, args):
-    """One user's own tasks, 100 against 100,000: the first page, and the tenth reached by following next."""
+    """A user's own tasks, then a shared list's, 100 against 100,000: (own rows, shared rows).
+
+    Each row: the first page at each size, and the tenth at 100,000, reached
+    by following next.
+    """
     if args.scale == "none":
-        return []
+        return [], []
     # Other users' tasks first, so that the measured users' come after them,
     # as a user's tasks do in a table many people have used for years.
     seed_other_users(url, OTHER_TASKS)
-    users = {}
-    for count in SCALE_TASKS:
-        account = {"email": f"owner{count}@example.com", "password": "bench password"}
-        call(api, "POST", "/auth/signup", {"username": f"owner{count}", **account})
-        token = call(api, "POST", "/auth/login", account)["access_token"]
-        # A user of years: nearly every task done (one in a hundred open); a new user: half open.
-        seed_own_tasks(url, call(api, "GET", "/users/me", token=token)["id"], count, 100 if count > 1000 else 2)
-        users[count] = token
-    scale = []
-    for name, first in SCALE_PATHS.items():
-        pages = {}
-        for count, token in users.items():
-            pages[(count, 1)] = first
+    owners = {count: user_with_tasks(url, api, count) for count in SCALE_TASKS}
+    own = measure_pages(api, SCALE_PATHS, {count: (token, {}) for count, token in owners.items()}, args)
+    # Shared only now: an owner's GET /tasks would read the list too, and the rows
+    # above would no longer be one user's own tasks, as in the runs before lists.
+    members = {count: shared_list(url, api, count, token) for count, token in owners.items()}
+    return own, measure_pages(api, SHARED_SCALE_PATHS, members, args)
+
+
+def sign_up(api, name):
+    """A new user's access token."""
+    account = {"email": f"{name}@example.com", "password": "bench password"}
+    call(api, "POST", "/auth/signup", {"username": name, **account})
+    return call(api, "POST", "/auth/login", account)["access_token"]
+
+
+def user_with_tasks(url, api, count):
+    """The token of a new user with ``count`` private tasks."""
+    token = sign_up(api, f"owner{count}")
+    seed_own_tasks(url, call(api, "GET", "/users/me", token=token)["id"], count)
+    return token
+
+
+def shared_list(url, api, count, owner):
+    """A list of ``count`` tasks that the user of token ``owner`` makes and shares with a new member, an
+    editor with no tasks of their own: (the member's token, the list's id as its paths name it).
+
+    The list and the membership go through the API, as a client makes them;
+    the tasks, like a user's own, through set-based SQL.
+    """
+    member = f"member{count}"
+    token = sign_up(api, member)
+    made = call(api, "POST", "/lists", {"name": f"Shared by owner{count}"}, owner)
+    call(api, "POST", f"/lists/{made['id']}/members", {"username": member, "role": "editor"}, owner)
+    seed_list_tasks(url, made["id"], made["owner_id"], count)
+    return token, {"list_id": made["id"]}
+
+
+def measure_pages(api, paths, readers, args):
+    """p50 and the rest of each page of ``paths``, read by ``readers`` ({count: (token, the values of the
+    path's {names})}): the first page at each count, and the tenth at the largest."""
+    root = api.removesuffix("/api/v1")
+    rows = []
+    for name, template in paths.items():
+        pages = {}  # (count, page number): (token, path)
+        for count, (token, values) in readers.items():
+            first = template.format_map(values)
+            pages[(count, 1)] = token, first
             if count == max(SCALE_TASKS):
-                pages[(count, 10)] = tenth_page(api, first, token)
+                pages[(count, 10)] = token, tenth_page(root, first, token)
         # One connection: the latency of a request itself, not time spent queued.
         # Rounds, alternating, and the median of each.
         runs = {page: [] for page in pages}
         for _ in range(SCALE_ROUNDS):
-            for (count, number), path in pages.items():
-                runs[(count, number)].append(
-                    wrk(api.removesuffix("/api/v1") + path, args.seconds, 1, token=users[count])
-                )
-        scale.append({"name": name, **{page: medians(found) for page, found in runs.items()}})
-    return scale
+            for page, (token, path) in pages.items():
+                runs[page].append(wrk(root + path, args.seconds, 1, token=token))
+        rows.append({"name": name, **{page: medians(found) for page, found in runs.items()}})
+    return rows
 
 
-def tenth_page(api, path, token):
+def tenth_page(root, path, token):
     """The path of the tenth page from ``path``, following Link's next (or the sync's next_cursor)."""
-    base = api.removesuffix("/api/v1")
     for _ in range(9):
-        request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+        request = urllib.request.Request(root + path, headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=30) as response:
             if "/changes" in path:
                 path = path.split("&since=")[0] + "&since=" + json.loads(response.read())["next_cursor"]
@@ -590,33 +682,90 @@ def report(table, scale, baselines, args):
                 f"{half['p99']:.2f} | "
                 f"{verdict(half['p99'], P99_AT_HALF_LOAD_MS.get(row['name']), at_least=False)} |"
             )
-    if scale:
-        few, many = SCALE_TASKS
-        lines += [
-            "",
-            "## One user's tasks growing",
-            "",
-            f"One user with {few:,} tasks (half of them open) against one with {many:,} (1 in 100 open: "
-            f"a user of years), a tenth without a due date, in a table that also holds {OTHER_TASKS:,} tasks "
-            f"of {USERS_AT_SCALE:,} other users; set-based SQL, then VACUUM and a CHECKPOINT. "
-            f"One connection, {SCALE_ROUNDS} rounds of each, alternating (medians). The tenth page is reached by following Link's next (the sync: "
-            "next_cursor).",
-            "",
-            f"| Request | {few:,}: first page p50 ms | {many:,}: first page | {many:,}: tenth page | "
-            "first / first | tenth / first | target |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for row in scale:
-            base = row[(few, 1)]["p50"]
-            growth = (row[(many, 1)]["p50"] / base, row[(many, 10)]["p50"] / base)
-            lines.append(
-                f"| {row['name']} | {base:.2f} | {row[(many, 1)]['p50']:.2f} | {row[(many, 10)]['p50']:.2f} | "
-                f"{growth[0]:.2f}x | {growth[1]:.2f}x | 1.5x {'met' if max(growth) <= 1.5 else 'MISSED'} |"
-            )
-    lines += ["", "## Machine", ""] + [f"- {key}: {value}" for key, value in machine().items()]
+    lines += scale_sections(*scale)
+    lines += machine_section()
     lines += ["", "![ratios and latencies](results.png)", ""]
     (HERE / "results.md").write_text("\n".join(lines))
     chart(table, HERE / "results.png")
+    print("\n".join(lines))
+
+
+# Where bench/results.md's scale sections begin and where they end (the next section's heading).
+SCALE_HEADING, MACHINE_HEADING = "## One user's tasks growing", "## Machine"
+
+
+def machine_section():
+    return ["", MACHINE_HEADING, ""] + [f"- {key}: {value}" for key, value in machine().items()]
+
+
+def scale_sections(own, shared, heading=None):
+    """The scale sections of bench/results.md (none for --scale none): a user's own tasks, then a shared list.
+
+    ``heading``: lines said before them (which run they come from, when it is not the file's).
+    """
+    if not own:
+        return []
+    few, many = SCALE_TASKS
+    return [
+        "",
+        SCALE_HEADING,
+        "",
+        *(heading or []),
+        f"One user with {few:,} tasks (half of them open) against one with {many:,} (1 in 100 open: "
+        f"a user of years), a tenth without a due date, in a table that also holds {OTHER_TASKS:,} tasks "
+        f"of {USERS_AT_SCALE:,} other users; set-based SQL, then VACUUM and a CHECKPOINT. "
+        f"One connection, {SCALE_ROUNDS} rounds of each, alternating (medians). The tenth page is reached by "
+        "following Link's next (the sync: next_cursor).",
+        "",
+        *scale_table(own),
+        "",
+        "## A shared list growing",
+        "",
+        f"Then each of the two users makes a list (through the API) and adds a new user as its editor; the "
+        f"list gets as many tasks as its owner has ({few:,}, half open; {many:,}, 1 in 100 open), set-based "
+        "again, its change counter and task count set to match. Measured with the member's token: a member "
+        "with no tasks of their own, who sees the list alone. The rows above were measured before the lists "
+        "existed (an owner's `GET /tasks` would read their list too).",
+        "",
+        *scale_table(shared),
+    ]
+
+
+def scale_table(rows):
+    """The rows' first page at few tasks against the first and the tenth at many, with the 1.5x target."""
+    few, many = SCALE_TASKS
+    lines = [
+        f"| Request | {few:,}: first page p50 ms | {many:,}: first page | {many:,}: tenth page | "
+        "first / first | tenth / first | target |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        base = row[(few, 1)]["p50"]
+        growth = (row[(many, 1)]["p50"] / base, row[(many, 10)]["p50"] / base)
+        lines.append(
+            f"| {row['name']} | {base:.2f} | {row[(many, 1)]['p50']:.2f} | {row[(many, 10)]['p50']:.2f} | "
+            f"{growth[0]:.2f}x | {growth[1]:.2f}x | 1.5x {'met' if max(growth) <= 1.5 else 'MISSED'} |"
+        )
+    return lines
+
+
+def report_scale_alone(scale, args):
+    """--only scale: bench/results.md's scale sections replaced, the rest (and results.png) as the last
+    full run left them, so that a scale run never loses the throughput figures."""
+    path = HERE / "results.md"
+    text = path.read_text() if path.exists() else "\n".join(["# Benchmark results", *machine_section(), ""])
+    before, at, rest = text.partition(SCALE_HEADING)
+    if not at:  # (a full run with --scale none wrote no scale sections)
+        rest = text
+        before = text.partition(MACHINE_HEADING)[0]
+    after = MACHINE_HEADING + rest.partition(MACHINE_HEADING)[2]
+    heading = [
+        f"`bench/run.py --only scale` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {args.seconds} s a "
+        "run; the sections before this one come from the full run the top of this file dates.",
+        "",
+    ]
+    lines = scale_sections(*scale, heading=heading)
+    path.write_text(before.rstrip("\n") + "\n" + "\n".join(lines) + "\n\n" + after)
     print("\n".join(lines))
 
 
