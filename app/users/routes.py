@@ -64,5 +64,5 @@ def change_password(user, passwords):
 @bp.alt_response(400, response="BAD_REQUEST", description="Current password is incorrect")
 @bp.alt_response(429, response="TOO_MANY_REQUESTS")
 def delete_me(user, confirmation):
-    """Delete the account and all its tasks, given `current_password`; its tokens stop working."""
+    """Delete the account, all its tasks and the lists it owns, given `current_password`; its tokens stop working."""
     store.delete_account(user, confirmation["current_password"])
