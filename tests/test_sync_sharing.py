@@ -121,3 +121,27 @@ def test_every_device_that_caught_up_holds_what_its_person_sees(client, seed):
     assert min(done["create in a list"], done["move"], done["edit"], done["add member"], done["remove member"]) > 0, (
         done
     )
+
+
+def test_a_deleted_account_takes_its_lists_and_its_tasks_in_others_lists_from_every_device(client):
+    auth = AuthActions(client)
+    alice, bob = (auth.headers(name, f"{name}@example.com", "long enough") for name in ("alice", "bob"))
+    hers = client.post(LISTS, json={"name": "hers"}, headers=alice).get_json()["id"]
+    his = client.post(LISTS, json={"name": "his"}, headers=bob).get_json()["id"]
+    assert client.post(f"{LISTS}/{hers}/members", json={"username": "bob", "role": "editor"}, headers=alice)
+    assert client.post(f"{LISTS}/{his}/members", json={"username": "alice", "role": "editor"}, headers=bob)
+    for headers, list_id in ((alice, hers), (bob, hers), (alice, his), (bob, his), (bob, None)):
+        client.post(TASKS, json={"title": "t", "list_id": list_id}, headers=headers)
+    bob_id = client.get("/api/v1/users/me", headers=bob).get_json()["id"]
+    device = Device(client, bob)
+    device.catch_up(limit=2)
+    assert len(device.tasks) == 5
+    assert client.delete("/api/v1/users/me", json={"current_password": "long enough"}, headers=alice).status_code == 204
+    device.catch_up(limit=2)
+    assert device.tasks == server_view(client, bob)
+    # Left: bob's own task and his task in his list; hers went with her list, and her task in his list with her.
+    assert sorted((str(task["list_id"]), task["owner_id"]) for task in device.tasks.values()) == sorted(
+        [(str(his), bob_id), ("None", bob_id)]
+    )
+    assert [row["id"] for row in client.get(LISTS, headers=bob).get_json()] == [his]
+    assert client.get(f"{LISTS}/{hers}", headers=bob).status_code == 404
