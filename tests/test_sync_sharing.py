@@ -128,8 +128,14 @@ def test_a_deleted_account_takes_its_lists_and_its_tasks_in_others_lists_from_ev
     alice, bob = (auth.headers(name, f"{name}@example.com", "long enough") for name in ("alice", "bob"))
     hers = client.post(LISTS, json={"name": "hers"}, headers=alice).get_json()["id"]
     his = client.post(LISTS, json={"name": "his"}, headers=bob).get_json()["id"]
-    assert client.post(f"{LISTS}/{hers}/members", json={"username": "bob", "role": "editor"}, headers=alice)
-    assert client.post(f"{LISTS}/{his}/members", json={"username": "alice", "role": "editor"}, headers=bob)
+    assert (
+        client.post(f"{LISTS}/{hers}/members", json={"username": "bob", "role": "editor"}, headers=alice).status_code
+        == 201
+    )
+    assert (
+        client.post(f"{LISTS}/{his}/members", json={"username": "alice", "role": "editor"}, headers=bob).status_code
+        == 201
+    )
     for headers, list_id in ((alice, hers), (bob, hers), (alice, his), (bob, his), (bob, None)):
         client.post(TASKS, json={"title": "t", "list_id": list_id}, headers=headers)
     bob_id = client.get("/api/v1/users/me", headers=bob).get_json()["id"]
