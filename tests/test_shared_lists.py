@@ -1150,3 +1150,31 @@ def test_a_sync_cursor_from_before_lists_still_works(app, team_list):
     phone.sync()
     assert phone.agrees_with_the_server()
     assert set(phone.tasks) == {t.bobs["id"], t.alices["id"], t.private["id"]}
+
+
+@pytest.mark.parametrize("method, body", [("patch", {"title": "x"}), ("patch", {"list_id": None}), ("delete", None)])
+def test_a_member_removed_while_writing_a_lists_task_gets_task_not_found(app, people, monkeypatch, method, body):
+    """The task was read in the list, then its writer was found gone from it: the task is what is not found
+    (as it now is for them), not a list they never named."""
+    from sqlalchemy import update
+
+    from app.extensions import db
+    from app.models import list_members
+    from app.tasks import store
+
+    alice, bob = people("alice", "bob")
+    shared = make_list(alice, "Ours")
+    add_member(alice, shared, bob, "editor")
+    task = make_task(bob, into=shared)
+    read_space = store._space_of
+
+    def removed_meanwhile(user, task_id):
+        found = read_space(user, task_id)
+        db.session.execute(update(list_members).where(list_members.c.user_id == bob.id).values(left_seq=0))
+        return found
+
+    monkeypatch.setattr(store, "_space_of", removed_meanwhile)
+    response = getattr(bob, method)(task_url(task), json=body)
+    monkeypatch.undo()
+    answer(response, 404, {"detail": "Task not found"})
+    assert answer(alice.get(task_url(task)), 200) == task  # nothing written, the removal rolled back with it

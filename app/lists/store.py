@@ -242,12 +242,15 @@ def not_found():
     return APIError(404, "List not found")
 
 
-def hold(user, *list_ids, roles, **options):
+def hold(user, *list_ids, roles, instead=None, **options):
     """Take the lists for a write that needs one of ``roles`` (SignedInUser.hold): 404 for a list the user
-    is not in, 403 for a role that may not do it."""
+    is not in, 403 for a role that may not do it. ``instead``: {list id: the refusal for a list the user is
+    not in}, for a list the user did not name (a task's, which they may have left since they read it)."""
     try:
         return user.hold(*(_list_id(list_id) for list_id in list_ids), roles=roles, **options)
     except NotHeld as refused:
+        if refused.role is None and refused.list_id in (instead or {}):
+            raise instead[refused.list_id] from None
         raise _refusal(refused, read_only=roles != OWNER_ONLY) from None
 
 

@@ -118,7 +118,7 @@ def update_fields(user, task_id, changes, if_match=None, if_none_match=None):
     if source == destination:
         if source is None:  # the user's own task, tried above: not at the version asked for
             raise APIError(412, "Task has changed since it was read")
-        lists.hold(user, source, roles=WRITERS)
+        lists.hold(user, source, roles=WRITERS, instead={source: _not_found()})
         found = user.write(
             _update(names, changes.get("completed"), "list"),
             *conditions,
@@ -148,7 +148,7 @@ def remove(user, task_id, if_match=None, if_none_match=None):
     source, _creator = _space_of(user, task_id)
     if source is None:
         raise APIError(412, "Task has changed since it was read")
-    lists.hold(user, source, roles=WRITERS, added={source: -1})
+    lists.hold(user, source, roles=WRITERS, added={source: -1}, instead={source: _not_found()})
     if not user.write(DELETE["list"], *conditions, space=source, task_id=task_id):
         raise _not_written(user, task_id, source)
     leave_trace(user, source, task_id)
@@ -168,7 +168,8 @@ def _move(user, task_id, source, destination, creator, names, changes, condition
     named = [space for space in (source, destination) if space is not None]
     if source is None or destination is None:
         user.count_private(-1 if source is None else 1)
-    lists.hold(user, *named, roles=WRITERS, added={source: -1, destination: 1})
+    # (A task's own list that the user has left since reading it: the task is not found, as it now is.)
+    lists.hold(user, *named, roles=WRITERS, added={source: -1, destination: 1}, instead={source: _not_found()})
     held = user.held(destination).task_count if destination is not None else user.task_count
     limit = current_app.config["MAX_TASKS_PER_USER" if destination is None else "MAX_TASKS_PER_LIST"]
     if held > limit:
