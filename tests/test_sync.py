@@ -39,6 +39,14 @@ def follow(client, headers, since=None, limit=None):
             return tasks, deleted, since
 
 
+def shared_list(client, owner, member, role):
+    """A new list of ``owner``'s, shared with the user named ``member`` as ``role``: its id."""
+    list_id = client.post("/api/v1/lists", json={"name": "ours"}, headers=owner).get_json()["id"]
+    response = client.post(f"/api/v1/lists/{list_id}/members", json={"username": member, "role": role}, headers=owner)
+    assert response.status_code == 201
+    return list_id
+
+
 def create(client, headers, title):
     return client.post(TASKS, json={"title": title}, headers=headers).get_json()
 
@@ -180,13 +188,7 @@ def test_a_change_to_a_shared_list_committed_late_is_not_skipped(app, database_u
     waits for it, and a third member syncing misses neither."""
     if make_url(database_url).get_backend_name() != "postgresql":
         pytest.skip("a second connection holding a row lock: PostgreSQL")
-    list_id = client.post("/api/v1/lists", json={"name": "ours"}, headers=alice).get_json()["id"]
-    assert (
-        client.post(
-            f"/api/v1/lists/{list_id}/members", json={"username": "bob", "role": "editor"}, headers=alice
-        ).status_code
-        == 201
-    )
+    list_id = shared_list(client, alice, "bob", "editor")
     cursor = sync(client, bob)["next_cursor"]
     alice_id = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
     slow = psycopg2.connect(make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False))
@@ -218,13 +220,7 @@ def test_a_cursor_of_the_release_before_lists_still_syncs(app, client, alice, bo
 
     create(client, alice, "before")
     alice_id = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
-    list_id = client.post("/api/v1/lists", json={"name": "theirs"}, headers=bob).get_json()["id"]
-    assert (
-        client.post(
-            f"/api/v1/lists/{list_id}/members", json={"username": "alice", "role": "viewer"}, headers=bob
-        ).status_code
-        == 201
-    )
+    list_id = shared_list(client, bob, "alice", "viewer")
     shared = client.post(TASKS, json={"title": "shared", "list_id": list_id}, headers=bob).get_json()
     after = create(client, alice, "after")
     with app.test_request_context():
@@ -237,13 +233,7 @@ def test_traces_of_lists_are_purged_and_an_older_cursor_is_410(app, client, alic
     """Departures, ended memberships and deleted lists are forgotten after SYNC_TOMBSTONE_DAYS like tombstones."""
     from app.models import ListDeparture, ListMember, TaskList
 
-    list_id = client.post("/api/v1/lists", json={"name": "ours"}, headers=alice).get_json()["id"]
-    assert (
-        client.post(
-            f"/api/v1/lists/{list_id}/members", json={"username": "bob", "role": "editor"}, headers=alice
-        ).status_code
-        == 201
-    )
+    list_id = shared_list(client, alice, "bob", "editor")
     task = client.post(TASKS, json={"title": "gone", "list_id": list_id}, headers=bob).get_json()
     bobs = follow(client, bob)[2]
     client.delete(f"{TASKS}/{task['id']}", headers=bob)
