@@ -20,6 +20,7 @@ depends_on = None
 
 KEEP_AUTOINCREMENT = {"sqlite_autoincrement": True}
 
+
 def upgrade():
     op.create_table(
         "lists",
