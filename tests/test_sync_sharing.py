@@ -151,3 +151,52 @@ def test_a_deleted_account_takes_its_lists_and_its_tasks_in_others_lists_from_ev
     )
     assert [row["id"] for row in client.get(LISTS, headers=bob).get_json()] == [his]
     assert client.get(f"{LISTS}/{hers}", headers=bob).status_code == 404
+
+
+@pytest.mark.parametrize("another_left_behind", [True, False])
+def test_a_task_moved_while_its_creators_account_goes_still_leaves_every_device(
+    app, client, database_url, monkeypatch, another_left_behind
+):
+    """bob moves alice's task to another of his lists just as her account's deletion has read where her tasks
+    are: the deletion finds it there too, and bob's devices and the list's count agree with what is left."""
+    from sqlalchemy import func, select
+    from sqlalchemy.engine import make_url
+
+    from app.extensions import db
+    from app.lists import store as list_store
+    from app.models import lists, tasks
+
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("a second request committing during the first: PostgreSQL")
+    auth = AuthActions(client)
+    alice, bob = (auth.headers(name, f"{name}@example.com", "long enough") for name in ("alice", "bob"))
+    first, second = (client.post(LISTS, json={"name": n}, headers=bob).get_json()["id"] for n in ("1", "2"))
+    for list_id in (first, second):
+        response = client.post(f"{LISTS}/{list_id}/members", json={"username": "alice", "role": "editor"}, headers=bob)
+        assert response.status_code == 201
+    moved = client.post(TASKS, json={"title": "moved", "list_id": first}, headers=alice).get_json()
+    if another_left_behind:
+        client.post(TASKS, json={"title": "stays", "list_id": first}, headers=alice)
+    device = Device(client, bob)
+    device.catch_up(limit=5)
+    read = list_store.run
+
+    def moved_meanwhile(statement, params):
+        found = read(statement, params)
+        if statement is list_store.TO_FORGET and not moved_meanwhile.done:
+            moved_meanwhile.done = True  # bob's move commits between the read and the holds
+            answer = app.test_client().patch(f"{TASKS}/{moved['id']}", json={"list_id": second}, headers=bob)
+            assert answer.status_code == 200
+        return found
+
+    moved_meanwhile.done = False
+    monkeypatch.setattr(list_store, "run", moved_meanwhile)
+    assert client.delete("/api/v1/users/me", json={"current_password": "long enough"}, headers=alice).status_code == 204
+    monkeypatch.undo()
+    assert moved_meanwhile.done
+    device.catch_up(limit=5)
+    assert device.tasks == server_view(client, bob) == {}
+    with app.app_context():
+        counted = dict(db.session.execute(select(lists.c.id, lists.c.task_count)).all())
+        actual = dict(db.session.execute(select(tasks.c.list_id, func.count()).group_by(tasks.c.list_id)).all())
+    assert counted == {first: actual.get(first, 0), second: actual.get(second, 0)} == {first: 0, second: 0}

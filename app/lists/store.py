@@ -167,17 +167,36 @@ def remove(user, list_id):
 
 def forget_account(user):
     """Before the user's account is deleted: the lists they own are deleted, and the tasks they created in
-    other lists go (a departure each), so that every member's devices forget them. Lists in ascending order."""
-    to_forget = run(TO_FORGET, {"me": user.id})
-    owned_lists = {row.list_id for row in to_forget if row.owned}
-    for list_id in sorted({row.list_id for row in to_forget}):
-        if list_id in owned_lists:
-            remove(user, list_id)
-            continue
-        held = hold(user, list_id, roles=None)
-        departed = user.write(THEIRS_DEPART, space=list_id, now=utcnow())
-        user.write(DELETE_THEIRS, space=list_id)
-        user.write(THEIRS_GONE, space=list_id, last=_last(held, departed), gone=len(departed))
+    other lists go (a departure each), so that every member's devices forget them.
+
+    The lists are read, then held in ascending order; another member may move one of the user's tasks
+    into a list not read, in between. Once every list read is held, the lists are read again: nothing
+    can move out of a held list any more, and the user (their row held) can create nothing. A list found
+    then above those held is held in turn; one below cannot be (the order that keeps writes from
+    deadlocking), and the deletion is refused with a 409, to be tried again.
+    """
+    done, held = set(), [0]
+    while True:
+        to_forget = run(TO_FORGET, {"me": user.id})
+        found = {row.list_id: row.owned for row in to_forget if row.list_id not in done}
+        if not found:
+            return
+        if min(found) < max(held):
+            raise APIError(409, "Your tasks were moved meanwhile; try again")
+        for list_id, owned_by_user in sorted(found.items()):
+            done.add(list_id)
+            held.append(list_id)
+            if owned_by_user:
+                remove(user, list_id)
+                continue
+            try:
+                taken = user.hold(list_id, roles=None)
+            except NotHeld:  # the user's tasks there were moved out since: where to is read again
+                held.pop()
+                continue
+            departed = user.write(THEIRS_DEPART, space=list_id, now=utcnow())
+            user.write(DELETE_THEIRS, space=list_id)
+            user.write(THEIRS_GONE, space=list_id, last=_last(taken, departed), gone=len(departed))
 
 
 def members(user, list_id):
