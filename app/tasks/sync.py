@@ -213,6 +213,9 @@ def purge_tombstones():
         (lists, list_departures, list_departures.c.departed_at),
     ):
         owner = traces.c.owner_id if traces is task_tombstones else traces.c.list_id
+        purged = select(owner).where(at < cutoff)
+        # The spaces' rows first, in id order, as writes take them (app/signed_in.py): no deadlock with one.
+        db.session.execute(select(space.c.id).where(space.c.id.in_(purged)).order_by(space.c.id).with_for_update())
         newest_purged = select(func.max(traces.c.change_seq)).where(owner == space.c.id, at < cutoff).scalar_subquery()
         db.session.execute(update(space).where(newest_purged.is_not(None)).values(purged_seq=newest_purged))
         forgotten += db.session.execute(delete(traces).where(at < cutoff)).rowcount
