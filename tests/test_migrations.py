@@ -137,3 +137,29 @@ def test_the_task_count_is_backfilled(empty_database):
         counts = dict(conn.exec_driver_sql("SELECT username, task_count FROM users").all())
     engine.dispose()
     assert counts == {"many": 2, "none": 0}
+
+
+def test_no_deleted_tasks_id_is_handed_out_again_after_the_lists_migration(empty_database):
+    """SQLite rebuilds the tasks table to add its list: the highest id handed out must survive the copy."""
+    flask_db(empty_database, "upgrade", "0009")
+    engine = create_engine(sqlalchemy_url(empty_database))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO users (username, username_key, email, hashed_password, created_at) "
+            "VALUES ('u', 'u', 'u@example.com', 'x', CURRENT_TIMESTAMP)"
+        )
+        for title in ("kept", "deleted"):
+            conn.exec_driver_sql(
+                "INSERT INTO tasks (title, completed, created_at, updated_at, owner_id) "
+                f"SELECT '{title}', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, id FROM users"
+            )
+        conn.exec_driver_sql("DELETE FROM tasks WHERE title = 'deleted'")
+    flask_db(empty_database, "upgrade")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO tasks (title, completed, created_at, updated_at, owner_id) "
+            "SELECT 'new', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, id FROM users"
+        )
+        ids = dict(conn.exec_driver_sql("SELECT title, id FROM tasks").all())
+    engine.dispose()
+    assert ids == {"kept": 1, "new": 3}

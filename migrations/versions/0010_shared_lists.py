@@ -6,9 +6,12 @@ Create Date: 2026-12-07
 
 A task now lives in a space: its creator's private tasks (list_id NULL), or a
 list. A task's entered_seq is the change number that brought it into its
-space: for existing tasks, their last one. The indexes of each kind of space
+space (app/tasks/sync.py): 0 for the tasks there are, which never moved, so
+no table-wide UPDATE runs here. The indexes of each kind of space
 are 0011's, built outside a transaction.
 """
+
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from alembic import op
@@ -18,7 +21,19 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-KEEP_AUTOINCREMENT = {"sqlite_autoincrement": True}
+
+@contextmanager
+def _tasks_rebuilt():
+    """``batch_alter_table("tasks")``, which SQLite does by copying the table into a new one: the copy keeps
+    AUTOINCREMENT, and the highest id ever handed out (the copy would start again above the highest id
+    left), so no deleted task's id is ever reused (tests/test_tasks.py)."""
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    seq = "SELECT seq FROM sqlite_sequence WHERE name = 'tasks'"
+    before = op.get_bind().exec_driver_sql(seq).scalar() if sqlite else None
+    with op.batch_alter_table("tasks", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
+        yield batch_op
+    if before is not None:
+        op.execute(f"UPDATE sqlite_sequence SET seq = MAX(seq, {int(before)}) WHERE name = 'tasks'")
 
 
 def upgrade():
@@ -88,20 +103,19 @@ def upgrade():
         sa.PrimaryKeyConstraint("list_id", "change_seq", name=op.f("pk_list_departures")),
     )
     op.create_index(op.f("ix_list_departures_departed_at"), "list_departures", ["departed_at"])
-    # (SQLite rebuilds the table to add a foreign key: it must keep AUTOINCREMENT, so no id is reused.)
-    with op.batch_alter_table("tasks", table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
+    # (entered_seq 0 for the tasks there are: none has moved, so no trace names one.)
+    with _tasks_rebuilt() as batch_op:
         batch_op.add_column(sa.Column("list_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("entered_seq", sa.BigInteger(), server_default="0", nullable=False))
         batch_op.create_foreign_key(
             batch_op.f("fk_tasks_list_id_lists"), "lists", ["list_id"], ["id"], ondelete="CASCADE"
         )
-    op.execute("UPDATE tasks SET entered_seq = change_seq")
 
 
 def downgrade():
     # Shared tasks go with their lists: the previous release knows private tasks only.
     op.execute("DELETE FROM tasks WHERE list_id IS NOT NULL")
-    with op.batch_alter_table("tasks", table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
+    with _tasks_rebuilt() as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_tasks_list_id_lists"), type_="foreignkey")
         batch_op.drop_column("entered_seq")
         batch_op.drop_column("list_id")
