@@ -19,7 +19,7 @@ runs every statement on a user's data through it:
   commit (app/tasks/sync.py says why). Taken in that one order (the user's
   own row, which only they lock, then lists by id), two writes never wait on
   each other in a cycle: no deadlock. ``write`` then runs the statement in
-  that transaction, with the numbers bound (``change``, ``departure``) and the
+  that transaction, with the space's number bound (``change``) and the
   lists it names bound from those held (``held_list``, ``to_list``);
 - the statement runs on the connection the request calls for
   (app/connections.py).
@@ -31,88 +31,14 @@ tell its holder more. ``confirm`` makes sure of the same before any answer.
 
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, exists, or_, select, update
-from sqlalchemy.exc import ArgumentError
-from sqlalchemy.sql import CompoundSelect, Delete, Insert, Join, Subquery, Update, operators
-from sqlalchemy.sql.elements import BooleanClauseList, Grouping
-from sqlalchemy.sql.util import join_condition
+from sqlalchemy import bindparam, exists, select, update
 
 from .connections import run
 from .errors import not_authenticated
-from .models import (
-    WRITERS,
-    list_departures,
-    list_members,
-    lists,
-    password_resets,
-    task_tombstones,
-    tasks,
-    token_families,
-    users,
-)
+from .guards import BOUND_BY_WRITE, LIST, WRITTEN_BY_WRITE, owned, refuse_unless_guarded
+from .models import WRITERS, list_members, lists, tasks, users
 from .revocation import revocations
 from .tokens import bearer_claims
-
-# The signed-in user's id, bound by every statement run through a SignedInUser;
-# a new row's owner (``insert(table).values(owner_id=OWNER)``).
-OWNER = bindparam("me")
-# The names of these parameters are no column's (an UPDATE would SET a column a parameter is named
-# after: app/connections.py refuses it). Bound by ``write`` alone, from what the request holds: a list it holds (the
-# space a write changes), a move's destination list, and the change numbers taken
-# in the space changed (``change``) and, for a move, in the space left (``departure``).
-LIST = bindparam("held_list")
-TO_LIST = bindparam("to_list")
-CHANGE = bindparam("change")
-DEPARTURE = bindparam("departure")
-# Tables whose rows are written only by ``write``, in the spaces the request holds.
-_WRITTEN_BY_WRITE = frozenset({tasks, lists, list_members, list_departures, task_tombstones})
-_BOUND_BY_WRITE = frozenset({"me", "held_list", "to_list", "change", "departure"})
-
-
-def owned(table):
-    """The rows of ``table`` that are the signed-in user's own."""
-    if table is users:
-        return table.c.id == OWNER
-    return (table.c.user_id if table is list_members else table.c.owner_id) == OWNER
-
-
-# The lists the user is a member of now (the owner is one too), and ever was.
-CURRENT_LISTS = select(list_members.c.list_id).where(owned(list_members), list_members.c.left_seq.is_(None))
-EVER_LISTS = select(list_members.c.list_id).where(owned(list_members))
-# The user's private tasks: both terms, always.
-PRIVATE = (owned(tasks), tasks.c.list_id.is_(None))
-# Every task the user can see: their private ones, and every task of their current lists.
-VISIBLE = or_(and_(*PRIVATE), tasks.c.list_id.in_(CURRENT_LISTS))
-
-# What each statement must require of its table: one of these (each a tuple of terms, all required).
-# A read (``rows``) may use the first set; a write (``write``) the second, whose lists are held.
-READ_GUARDS = {
-    users: [(owned(users),)],
-    tasks: [PRIVATE, (VISIBLE,)],
-    lists: [(lists.c.id.in_(CURRENT_LISTS),)],
-    # The user's memberships (ended ones too), and the members of their current lists.
-    list_members: [(owned(list_members),), (list_members.c.list_id.in_(CURRENT_LISTS),)],
-    # Ids of tasks gone from lists the user is or was in (their former member's devices forget them).
-    list_departures: [(list_departures.c.list_id.in_(EVER_LISTS),)],
-    task_tombstones: [(owned(task_tombstones),)],
-    token_families: [(owned(token_families),)],
-    password_resets: [(owned(password_resets),)],
-}
-WRITE_GUARDS = {
-    **READ_GUARDS,
-    tasks: [PRIVATE, (tasks.c.list_id == LIST,)],
-    lists: [(lists.c.id == LIST,)],
-    list_members: [(list_members.c.list_id == LIST,)],
-    list_departures: [(list_departures.c.list_id == LIST,)],
-}
-# What an INSERT must give a new row (beyond what a guard of its table's would ask).
-INSERT_GUARDS = {
-    tasks: {"owner_id": OWNER},  # the creator; a list, if given, is one held
-    lists: {"owner_id": OWNER},
-    list_members: {"list_id": LIST},
-    list_departures: {"list_id": LIST},
-    task_tombstones: {"owner_id": OWNER},
-}
 
 # The token's check, on the user's own row, and in a statement on another table
 # (an EXISTS rather than a join: cheaper to plan, bench/README.md).
@@ -131,16 +57,14 @@ TAKE_NEXT_CHANGE = (
 COUNT_TASKS = (
     update(users).where(owned(users)).values(task_count=users.c.task_count + TASKS_ADDED).returning(users.c.task_count)
 )
-# A list's next change number, and its count of tasks moved, if the user's role in it is one of
-# ``roles``: only such a member takes the list's row.
-
-
 # The lists that hold tasks the user created (whether or not they are still a member).
 CREATED_IN = select(tasks.c.list_id).where(owned(tasks), tasks.c.list_id.is_not(None))
 
 
 @lru_cache(maxsize=8)
 def _take_list_changes(roles):
+    """A list's next change number, and its count of tasks moved, if the user's role in it is one of
+    ``roles`` (None: if it holds tasks they created): only such a member takes the list's row."""
     if roles is None:  # (for the user's own tasks in the list: their account's deletion)
         role_held = CREATED_IN
     else:
@@ -169,12 +93,13 @@ class NotHeld(Exception):
 
 
 class Held:
-    """A list the request holds: the last change number it took, and the list's task count after."""
+    """A list the request holds: the last change number it took, the list's task count after, and whether
+    the role it was taken with lets the user write its tasks."""
 
-    __slots__ = ("change", "task_count")
+    __slots__ = ("change", "task_count", "writes_tasks")
 
-    def __init__(self, change, task_count):
-        self.change, self.task_count = change, task_count
+    def __init__(self, change, task_count, writes_tasks=True):
+        self.change, self.task_count, self.writes_tasks = change, task_count, writes_tasks
 
 
 class SignedInUser:
@@ -270,7 +195,9 @@ class SignedInUser:
             if not taken:
                 role = run(ROLE_IN, {"me": self.id, "list": list_id})
                 raise NotHeld(list_id, role[0].role if role else None)
-            held = self._held[list_id] = Held(*taken[0])
+            # (roles=None: the user's own tasks there, which their account's deletion removes.)
+            writes_tasks = roles is None or set(roles) <= set(WRITERS)
+            held = self._held[list_id] = Held(*taken[0], writes_tasks)
         return held
 
     def count_private(self, added):
@@ -287,29 +214,31 @@ class SignedInUser:
         ``space``: None for the user's private tasks (their change number is
         taken first, if it is not yet), or a list held (``hold``), bound as
         ``held_list``. ``to``: a move's destination space (None or a held list),
-        bound as ``to_list``; its number is then ``change`` and the space
-        left's ``departure``. A write that matches nothing changes no count:
+        bound as ``to_list``; its number is then ``change``. A write that
+        matches nothing changes no count:
         the store refuses it, and nothing of the request commits.
         """
-        _refuse_unless_guarded(statement, writing=True)
-        if params.keys() & _BOUND_BY_WRITE:
-            raise ValueError(f"bound by write, from what the request holds: {sorted(params.keys() & _BOUND_BY_WRITE)}")
+        refuse_unless_guarded(statement, writing=True)
+        if params.keys() & BOUND_BY_WRITE:
+            raise ValueError(f"bound by write, from what the request holds: {sorted(params.keys() & BOUND_BY_WRITE)}")
         if self._change is None:
             self.hold()
-        numbers = {"me": self.id, "change": self._number(space)}
+        numbers = {"me": self.id, "change": self._number(space, statement)}
         if space is not None:
             numbers["held_list"] = space
         if to is not ...:
-            numbers.update(change=self._number(to), departure=numbers["change"], to_list=to)
+            numbers.update(change=self._number(to, statement), to_list=to)
         if conditions:
             statement = statement.where(*conditions)
         return run(statement, {**params, **numbers})
 
-    def _number(self, space):
+    def _number(self, space, statement):
         if space is None:
             return self._change
         if space not in self._held:
             raise ValueError(f"list {space} is not held by this request: SignedInUser.hold takes it first")
+        if statement.table is tasks and not self._held[space].writes_tasks:
+            raise ValueError(f"list {space} is held with a role that may not write its tasks: {statement}")
         return self._held[space].change
 
     def created_list(self, list_id):
@@ -335,80 +264,8 @@ class SignedInUser:
 @lru_cache(maxsize=256)
 def _checked(statement, revocations):
     """``statement`` with the token's check in its WHERE clause, built once per statement."""
-    if statement.is_dml and statement.table in _WRITTEN_BY_WRITE:
+    if statement.is_dml and statement.table in WRITTEN_BY_WRITE:
         raise ValueError(f"a write on {statement.table.name} goes through SignedInUser.write: {statement}")
-    table = _refuse_unless_guarded(statement)
+    table = refuse_unless_guarded(statement)
     # The user's own row is checked as it is read; another table's rows by an EXISTS.
     return revocations.checked(statement.where(AT_TOKEN_VERSION if table is users else SIGNED_IN))
-
-
-@lru_cache(maxsize=512)
-def _refuse_unless_guarded(statement, writing=False):
-    """The table ``statement`` works on, once it is known to keep to rows the user may reach.
-
-    That is: all the terms of one of its table's guards (WRITE_GUARDS when
-    ``writing``, READ_GUARDS otherwise) are among the
-    conditions its WHERE clause requires (in each part of a UNION it reads
-    from); a table joined to it is joined by its foreign key; an INSERT gives
-    what INSERT_GUARDS asks.
-    """
-    guards = WRITE_GUARDS if writing else READ_GUARDS
-    if isinstance(statement, Insert):
-        # (SQLAlchemy keeps an INSERT's values() there; its version is pinned.)
-        table = statement.table
-        required = INSERT_GUARDS.get(table)
-        if statement.select is not None:  # INSERT ... SELECT: the rows it reads are guarded, and it gives each row
-            _refuse_unless_guarded(statement.select, writing)
-            selected = dict(zip(statement._select_names, statement.select.selected_columns, strict=True))
-            given = {name: getattr(selected.get(name), "element", selected.get(name)) for name in required or ()}
-        else:
-            given = statement._values
-        if not required or any(given.get(name) is not value for name, value in required.items()):
-            raise _unguarded(statement)
-        if table is tasks and not (given.get("list_id") is None or given.get("list_id") is LIST):
-            raise _unguarded(statement)
-        return table
-    if isinstance(statement, (Update, Delete)):
-        table = statement.table
-    else:
-        (table,) = statement.get_final_froms()
-        if isinstance(table, Subquery):  # each part must keep to the user's rows itself
-            element = table.element
-            for part in element.selects if isinstance(element, CompoundSelect) else [element]:
-                _refuse_unless_guarded(part, writing)
-            return table
-        table = _leftmost(table)
-    required = _required(statement.whereclause)
-    if not any(
-        all(any(term.compare(given) for given in required) for term in guard) for guard in guards.get(table, ())
-    ):
-        raise _unguarded(statement)
-    return table
-
-
-def _leftmost(table):
-    """The table a FROM starts at, each table joined to it by a foreign key (ValueError otherwise)."""
-    while isinstance(table, Join):
-        try:
-            by_foreign_key = table.onclause.compare(join_condition(table.left, table.right))
-        except ArgumentError:  # (no foreign key between them, or more than one)
-            by_foreign_key = False
-        if not by_foreign_key:
-            raise ValueError(f"a join that is not by a foreign key: {table}")
-        table = table.left
-    return table
-
-
-def _required(clause):
-    """The conditions that a WHERE clause requires, each of them (the terms of its top-level AND)."""
-    if clause is None:
-        return []
-    if isinstance(clause, Grouping):  # (an OR within an AND is wrapped in parentheses)
-        return _required(clause.element)
-    if isinstance(clause, BooleanClauseList) and clause.operator is operators.and_:
-        return [term for part in clause.clauses for term in _required(part)]
-    return [clause]
-
-
-def _unguarded(statement):
-    return ValueError(f"a statement on a user's data must require a guard of its own table (GUARDS): {statement}")

@@ -37,7 +37,7 @@ def app_imports(path):
 
 def test_the_rule_reader_sees_what_a_module_imports():
     """The control: the reader below finds relative and absolute imports alike."""
-    assert {"app.signed_in", "app.signed_in.owned", "app.tasks.keyset"} <= imports(APP / "tasks" / "store.py")
+    assert {"app.guards", "app.guards.owned", "app.tasks.keyset"} <= imports(APP / "tasks" / "store.py")
 
 
 def test_extensions_import_nothing_of_the_app():
@@ -49,6 +49,11 @@ def test_models_and_connections_know_only_the_extensions(lower):
     assert all(name.startswith("app.extensions") for name in app_imports(APP / lower)), app_imports(APP / lower)
 
 
+def test_guards_know_only_the_tables():
+    """The conditions every statement must require are built on the tables alone: nothing runs them here."""
+    assert all(name.startswith("app.models") for name in app_imports(APP / "guards.py")), app_imports(APP / "guards.py")
+
+
 @pytest.mark.parametrize("routes", modules("*/routes.py"), ids=lambda path: path.parent.name)
 def test_views_reach_the_database_only_through_their_stores(routes):
     """No view imports the models, builds a statement, picks a connection, or reads g or a token's claims."""
@@ -57,6 +62,7 @@ def test_views_reach_the_database_only_through_their_stores(routes):
         "app.connections",
         "app.extensions",
         "app.signed_in",
+        "app.guards",
         "sqlalchemy",
         "flask.g",
         "flask_jwt_extended",
@@ -70,6 +76,7 @@ STATEMENT_BUILDERS = [
     APP / "tasks" / "keyset.py",
     APP / "tasks" / "cursors.py",
     APP / "signed_in.py",
+    APP / "guards.py",
 ]
 
 

@@ -6,8 +6,9 @@ from flask_jwt_extended.exceptions import NoAuthorizationError
 from sqlalchemy import exists, insert, or_, select, true
 
 from app.errors import APIError
+from app.guards import LIST, OWNER, PRIVATE, owned
 from app.models import list_members, lists, tasks, users
-from app.signed_in import LIST, OWNER, PRIVATE, SignedInUser, owned
+from app.signed_in import SignedInUser
 from app.tasks import store
 from app.users import store as accounts
 from tests.conftest import counted
@@ -232,3 +233,15 @@ def test_an_update_never_sets_a_column_that_only_a_parameter_names(app, alice, a
                 owner_id=12345,
             )
     assert not any(statement.startswith("UPDATE tasks") for statement in statements)
+
+
+def test_a_list_held_with_a_role_that_may_not_write_its_tasks_writes_none(app, client, alice, statements):
+    """Leaving a list holds it with any member's role (a viewer's too): its tasks are then not to be written."""
+    from app.models import ROLES
+
+    shared = client.post("/api/v1/lists", json={"name": "ours"}, headers=alice).get_json()["id"]
+    with app.test_request_context(f"{TASKS}/1", method="DELETE", headers=alice):
+        user = signed_in()
+        user.hold(shared, roles=ROLES)
+        with pytest.raises(ValueError, match="may not write its tasks"):
+            user.write(tasks.delete().where(tasks.c.list_id == LIST).returning(tasks.c.id), space=shared)

@@ -20,8 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from ..connections import run
 from ..errors import APIError
 from ..extensions import db
+from ..guards import CHANGE, CURRENT_LISTS, LIST, OWNER, owned
 from ..models import MAX_ID, UTCDateTime, list_departures, list_members, lists, tasks, username_key, users, utcnow
-from ..signed_in import CHANGE, CURRENT_LISTS, LIST, OWNER, NotHeld, owned
+from ..signed_in import NotHeld
 
 OWNER_ONLY, MEMBERS = ("owner",), ("editor", "viewer")
 # What goes out (as ListSchema and MemberSchema pick it) for a list or member just written.
@@ -177,8 +178,10 @@ def forget_account(user):
     """
     done, held = set(), [0]
     while True:
-        to_forget = run(TO_FORGET, {"me": user.id})
-        found = {row.list_id: row.owned for row in to_forget if row.list_id not in done}
+        found = {}  # list id -> whether the user owns it (a list may come twice: owned, and with their tasks)
+        for row in run(TO_FORGET, {"me": user.id}):
+            if row.list_id not in done:
+                found[row.list_id] = found.get(row.list_id, False) or row.owned
         if not found:
             return
         if min(found) < max(held):

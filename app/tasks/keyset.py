@@ -29,8 +29,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from ..errors import APIError
+from ..guards import OWNER, PRIVATE, VISIBLE
 from ..models import MAX_ID, UTCDateTime, list_members, tasks
-from ..signed_in import OWNER, PRIVATE, VISIBLE
 from .cursors import sign, unsign
 
 NULLABLE = frozenset({"due_date"})  # of the sortable columns; missing values sort last

@@ -15,9 +15,9 @@ from sqlalchemy import bindparam, case, delete, false, insert, null, select, upd
 
 from ..connections import dialect, run
 from ..errors import APIError
+from ..guards import CHANGE, LIST, OWNER, PRIVATE, TO_LIST, VISIBLE, owned
 from ..lists import store as lists
 from ..models import MAX_ID, WRITERS, UTCDateTime, list_departures, new_task_values, task_tombstones, tasks, utcnow
-from ..signed_in import CHANGE, LIST, OWNER, PRIVATE, TO_LIST, VISIBLE, owned
 from . import keyset
 from .versions import versions_named
 

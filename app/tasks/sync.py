@@ -53,8 +53,8 @@ from sqlalchemy import BigInteger, bindparam, cast, delete, exists, func, litera
 
 from ..errors import APIError
 from ..extensions import db
+from ..guards import EVER_LISTS, PRIVATE, VISIBLE, owned
 from ..models import list_departures, list_members, lists, task_tombstones, tasks, users, utcnow
-from ..signed_in import EVER_LISTS, PRIVATE, VISIBLE, owned
 from .cursors import sign, unsign
 
 OWN = 0  # the user's own space, first in every page; a membership's space is named by its id

@@ -13,11 +13,11 @@ from sqlalchemy.exc import IntegrityError
 from ..connections import run
 from ..errors import APIError
 from ..extensions import db
+from ..guards import owned
 from ..lists import store as lists
 from ..models import UTCDateTime, new_account_values, password_resets, token_families, username_key, users, utcnow
 from ..passwords import hash_password, password_matches
 from ..revocation import revoke_reused_session
-from ..signed_in import owned
 from ..tokens import new_token_id, session_tokens
 
 BY_EMAIL = select(users).where(users.c.email == bindparam("email"))
