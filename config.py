@@ -299,8 +299,9 @@ def load_config(instance_path, env=None):
         "MAX_TASKS_PER_USER": _int(env, "MAX_TASKS_PER_USER", 100_000, minimum=1, maximum=2**31 - 1),
         "MAX_TASKS_PER_LIST": _int(env, "MAX_TASKS_PER_LIST", 100_000, minimum=1, maximum=2**31 - 1),
         # The lists a user may be a member of (their own included): each is a part of every page
-        # and sync of theirs (app/tasks/keyset.py, app/tasks/sync.py).
-        "MAX_LISTS_PER_USER": _int(env, "MAX_LISTS_PER_USER", 100, minimum=1, maximum=10_000),
+        # and sync of theirs (app/tasks/keyset.py, app/tasks/sync.py), and a position in their sync
+        # cursor (200 of them: under 4 KB, within the sync's `since` and gunicorn's request line).
+        "MAX_LISTS_PER_USER": _int(env, "MAX_LISTS_PER_USER", 100, minimum=1, maximum=200),
         # How many proxies in front of the app set X-Forwarded-For/-Proto; 0
         # trusts none, so a client cannot pick its own address for the limits.
         # Idempotency-Key records: kept a day; a reservation whose request died

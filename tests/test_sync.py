@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from app.extensions import db
 from app.models import TaskTombstone, utcnow
+from tests.conftest import AuthActions
 from tests.http import call
 
 CHANGES = "/api/v1/tasks/changes"
@@ -305,3 +306,19 @@ def test_writers_and_a_syncing_client_agree_in_the_end(serve, app):
     server = {task["id"]: task for task in call(base, "GET", "/tasks?limit=1000", token=token)[1]}
     assert len(server) > 5
     assert local == server  # nothing missed, nothing deleted brought back, every field current
+
+
+def test_a_user_in_the_most_lists_allowed_syncs_with_a_cursor_that_fits(make_app):
+    """MAX_LISTS_PER_USER at its highest (200): a position per list in the cursor, and it still fits `since`."""
+    app = make_app(MAX_LISTS_PER_USER="200")
+    client = app.test_client()
+    alice = AuthActions(client).headers()
+    made = [client.post("/api/v1/lists", json={"name": f"l{n}"}, headers=alice) for n in range(201)]
+    assert [response.status_code for response in made] == [201] * 200 + [409]
+    assert made[-1].get_json() == {"detail": "List limit reached"}
+    for response in made[:200:40]:
+        client.post(TASKS, json={"title": "t", "list_id": response.get_json()["id"]}, headers=alice)
+    tasks, _, cursor = follow(client, alice, limit=3)
+    assert len(tasks) == 5 and len(cursor) < 8000
+    create(client, alice, "later")
+    assert [task["title"] for task in sync(client, alice, cursor)["changes"]] == ["later"]
