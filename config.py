@@ -294,6 +294,9 @@ def load_config(instance_path, env=None):
         "RATELIMIT_ACCOUNT_CHANGES": _rate_limit(env, "RATELIMIT_ACCOUNT_CHANGES", "10/minute"),
         # Task creates, updates and deletes, one budget per user (whichever session).
         "RATELIMIT_TASK_WRITES": _rate_limit(env, "RATELIMIT_TASK_WRITES", "600/minute"),
+        # Ending a membership (removing a member, leaving) or deleting a list, per user: each writes a
+        # departure per task of the list (up to MAX_TASKS_PER_LIST), kept SYNC_TOMBSTONE_DAYS.
+        "RATELIMIT_LIST_ENDINGS": _rate_limit(env, "RATELIMIT_LIST_ENDINGS", "30/hour"),
         # A create past them is a 409: a user's private tasks (users.task_count), a shared list's
         # tasks (lists.task_count), both kept by app/signed_in.py.
         "MAX_TASKS_PER_USER": _int(env, "MAX_TASKS_PER_USER", 100_000, minimum=1, maximum=2**31 - 1),

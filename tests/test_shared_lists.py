@@ -1178,3 +1178,23 @@ def test_a_member_removed_while_writing_a_lists_task_gets_task_not_found(app, pe
     monkeypatch.undo()
     answer(response, 404, {"detail": "Task not found"})
     assert answer(alice.get(task_url(task)), 200) == task  # nothing written, the removal rolled back with it
+
+
+def test_removing_members_and_deleting_lists_have_a_budget_of_their_own(make_app):
+    """Each writes a departure per task of the list: RATELIMIT_LIST_ENDINGS holds churn back, other writes go on."""
+    client = make_app(
+        RATELIMIT_ENABLED="true", RATELIMIT_LIST_ENDINGS="2/hour", RATELIMIT_STORAGE_URI="memory://"
+    ).test_client()
+    try:
+        alice, bob = Person(client, "alice"), Person(client, "bob")
+        shared = make_list(alice)
+        for _ in range(2):
+            add_member(alice, shared, bob, "editor")
+            remove_member(alice, shared, bob)
+        add_member(alice, shared, bob, "editor")
+        answer(alice.delete(member_url(shared, bob)), 429)
+        answer(alice.delete(list_url(shared)), 429)
+        answer(bob.delete(member_url(shared, bob)), 204)  # bob's own budget: he may leave
+        make_task(alice, into=shared)  # and the task writes go on
+    finally:
+        make_app()  # the limiter is one object, set up by the last app made: one without limits, as the suite's

@@ -16,6 +16,13 @@ ONE_LIST = "/<int(signed=True):list_id>"
 ONE_MEMBER = ONE_LIST + "/members/<int(signed=True):user_id>"
 
 
+def list_endings():
+    """Ending a membership or deleting a list writes a departure per task of the list, for the members'
+    devices (app/tasks/sync.py): a budget of their own per user (RATELIMIT_LIST_ENDINGS), so that
+    adding and removing a member over and over cannot fill the database."""
+    return bp.per_user_limit("RATELIMIT_LIST_ENDINGS", scope="list-endings")
+
+
 def owner_only(view):
     return bp.alt_response(403, response="FORBIDDEN", description="Only the list's owner can do this")(view)
 
@@ -73,9 +80,11 @@ def rename_list(user, fields, list_id):
 @bp.doc(operationId="deleteList")
 @bp.login_required()
 @bp.write_budget()
+@list_endings()
 @bp.response(204)
 @owner_only
 @not_found
+@bp.alt_response(429, response="TOO_MANY_REQUESTS", description="Over RATELIMIT_TASK_WRITES or RATELIMIT_LIST_ENDINGS")
 def delete_list(user, list_id):
     """Delete the list and every task in it."""
     store.remove(user, list_id)
@@ -123,10 +132,12 @@ def change_member_role(user, change, list_id, user_id):
 @bp.doc(operationId="removeMember")
 @bp.login_required()
 @bp.write_budget()
+@list_endings()
 @bp.response(204)
 @bp.alt_response(400, response="BAD_REQUEST", description="The owner cannot leave the list; delete it instead")
 @owner_only
 @bp.alt_response(404, response="NOT_FOUND", description="List not found, or Member not found")
+@bp.alt_response(429, response="TOO_MANY_REQUESTS", description="Over RATELIMIT_TASK_WRITES or RATELIMIT_LIST_ENDINGS")
 def remove_member(user, list_id, user_id):
     """Remove a member (the owner), or leave the list (a member, with their own user id)."""
     store.remove_member(user, list_id, user_id)
