@@ -12,6 +12,13 @@ from .extensions import db
 # Ids are PostgreSQL ``integer`` columns; a larger number cannot name a row
 # (and PostgreSQL would refuse to compare with it), so it is simply not found.
 MAX_ID = 2**31 - 1
+
+
+def can_name_a_row(row_id):
+    """Whether ``row_id`` is within an id column's range (1..MAX_ID): an id beyond it is simply not found."""
+    return 1 <= row_id <= MAX_ID
+
+
 USERNAME_KEY_LENGTH = 255
 
 

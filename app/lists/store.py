@@ -3,7 +3,10 @@
 Each is run through the SignedInUser (app/signed_in.py): a read sees only the
 lists the user is a member of now, and a write changes only a list the request
 holds, taken with the role it needs (``SignedInUser.hold``). A list or member
-the user cannot see is a 404, exactly like a missing one.
+the user cannot see is a 404, exactly like a missing one. Three plain
+statements are the exceptions, each named in tests/test_layout.py with why: the
+user to add, found by username; how many lists a user is in; and, for an
+account's deletion, the lists holding its tasks.
 
 A list ends as a husk, and a membership as an ended one, rather than going at
 once: the devices of its former members must still learn which tasks to
@@ -21,7 +24,17 @@ from ..connections import run
 from ..errors import APIError
 from ..extensions import db
 from ..guards import CHANGE, CURRENT_LISTS, LIST, OWNER, owned
-from ..models import MAX_ID, UTCDateTime, list_departures, list_members, lists, tasks, username_key, users, utcnow
+from ..models import (
+    UTCDateTime,
+    can_name_a_row,
+    list_departures,
+    list_members,
+    lists,
+    tasks,
+    username_key,
+    users,
+    utcnow,
+)
 from ..signed_in import NotHeld
 
 OWNER_ONLY, MEMBERS = ("owner",), ("editor", "viewer")
@@ -297,19 +310,19 @@ def _lists_of(user_id):
     return run(LISTS_OF, {"member": user_id})[0][0]
 
 
-def visible_id(list_id):
-    """``list_id``, if it could name a list (404 otherwise): whether the user sees it, the statement decides."""
+def checked_id(list_id):
+    """``list_id``, if it could name a list at all (404 otherwise); whether the user sees it is the statement's."""
     return _list_id(list_id)
 
 
 def _list_id(list_id):
-    if not 1 <= list_id <= MAX_ID:  # names no list (and PostgreSQL would refuse to compare with it)
+    if not can_name_a_row(list_id):  # (PostgreSQL would refuse to compare an integer column with it)
         raise not_found()
     return list_id
 
 
 def _user_id(user_id):
-    if not 1 <= user_id <= MAX_ID:
+    if not can_name_a_row(user_id):
         raise _member_not_found()
     return user_id
 

@@ -16,8 +16,17 @@ from sqlalchemy import bindparam, case, delete, false, insert, null, select, upd
 from ..connections import dialect, run
 from ..errors import APIError
 from ..guards import CHANGE, LIST, OWNER, PRIVATE, TO_LIST, VISIBLE, owned
-from ..lists import store as lists
-from ..models import MAX_ID, WRITERS, UTCDateTime, list_departures, new_task_values, task_tombstones, tasks, utcnow
+from ..lists import store as list_store
+from ..models import (
+    WRITERS,
+    UTCDateTime,
+    can_name_a_row,
+    list_departures,
+    new_task_values,
+    task_tombstones,
+    tasks,
+    utcnow,
+)
 from . import keyset
 from .versions import versions_named
 
@@ -58,7 +67,7 @@ def create(user, fields):
         user.hold(private_added=1)
         count, limit = user.task_count, current_app.config["MAX_TASKS_PER_USER"]
     else:
-        count = lists.hold(user, list_id, roles=WRITERS, added={list_id: 1}).task_count
+        count = list_store.hold(user, list_id, roles=WRITERS, added={list_id: 1}).task_count
         limit = current_app.config["MAX_TASKS_PER_LIST"]
     if count > limit:  # counted with the number taken, not by a COUNT; nothing commits with the refusal
         raise APIError(409, "Task limit reached")
@@ -80,13 +89,13 @@ def page(user, query):
     space = keyset.space_of(query)
     after, params = keyset.start(user.id, keys, query.get("cursor"))
     if isinstance(space, int):
-        params["in_list"] = lists.visible_id(space)
+        params["in_list"] = list_store.checked_id(space)
     # One task more than the page: whether there is a next page, without counting.
     names = frozenset(filters)
     statement = keyset.page_statement(keys, names, after, _space_kind(space), dialect())
     rows = user.rows(statement, **filters, **params, limit=limit + 1, offset=offset, window=offset + limit + 1)
     if not rows and isinstance(space, int):
-        lists.one(user, space)  # 404 for a list the user is not a member of, an empty page otherwise
+        list_store.one(user, space)  # 404 for a list the user is not a member of, an empty page otherwise
     next_cursor = keyset.cursor_after(user.id, keys, rows[limit - 1]) if len(rows) > limit else None
     total = None
     if query["count"]:  # a count reads every task that matches: only when asked
@@ -118,7 +127,7 @@ def update_fields(user, task_id, changes, if_match=None, if_none_match=None):
     if source == destination:
         if source is None:  # the user's own task, tried above: not at the version asked for
             raise APIError(412, "Task has changed since it was read")
-        lists.hold(user, source, roles=WRITERS, instead={source: _not_found()})
+        list_store.hold(user, source, roles=WRITERS, instead={source: _not_found()})
         found = user.write(
             _update(names, changes.get("completed"), "list"),
             *conditions,
@@ -148,7 +157,7 @@ def remove(user, task_id, if_match=None, if_none_match=None):
     source, _creator = _space_of(user, task_id)
     if source is None:
         raise APIError(412, "Task has changed since it was read")
-    lists.hold(user, source, roles=WRITERS, added={source: -1}, instead={source: _not_found()})
+    list_store.hold(user, source, roles=WRITERS, added={source: -1}, instead={source: _not_found()})
     if not user.write(DELETE["list"], *conditions, space=source, task_id=task_id):
         raise _not_written(user, task_id, source)
     leave_trace(user, source, task_id)
@@ -169,7 +178,7 @@ def _move(user, task_id, source, destination, creator, names, changes, condition
     if source is None or destination is None:
         user.count_private(-1 if source is None else 1)
     # (A task's own list that the user has left since reading it: the task is not found, as it now is.)
-    lists.hold(user, *named, roles=WRITERS, added={source: -1, destination: 1}, instead={source: _not_found()})
+    list_store.hold(user, *named, roles=WRITERS, added={source: -1, destination: 1}, instead={source: _not_found()})
     held = user.held(destination).task_count if destination is not None else user.task_count
     limit = current_app.config["MAX_TASKS_PER_USER" if destination is None else "MAX_TASKS_PER_LIST"]
     if held > limit:
@@ -198,7 +207,7 @@ def seed_tasks(rows):
 def _task_id(task_id):
     # An id beyond PostgreSQL's integer names no task (and PostgreSQL would
     # refuse to compare with it).
-    if not 1 <= task_id <= MAX_ID:
+    if not can_name_a_row(task_id):
         raise _not_found()
     return task_id
 

@@ -14,7 +14,7 @@ from ..connections import run
 from ..errors import APIError
 from ..extensions import db
 from ..guards import owned
-from ..lists import store as lists
+from ..lists import store as list_store
 from ..models import UTCDateTime, new_account_values, password_resets, token_families, username_key, users, utcnow
 from ..passwords import hash_password, password_matches
 from ..revocation import revoke_reused_session
@@ -134,7 +134,7 @@ def delete_account(user, current_password):
     _verified_hash(user, current_password)
     # The user's row first, then lists in ascending order, as every write (app/signed_in.py: no deadlock).
     user.hold()
-    lists.forget_account(user)
+    list_store.forget_account(user)
     user.rows(DELETE_ACCOUNT)
 
 
