@@ -304,6 +304,9 @@ def test_lists_owned_or_joined_count_towards_max_lists_per_user(make_app):
     make_list(bob, "Bob's second")  # bob's limit is his own
     remove_member(alice, bobs, alice)  # leaving makes room
     make_list(alice, "Now it fits")
+    # A member is not added past their own limit either (alice: two lists of her own now).
+    answer(bob.post(members_url(bobs), json={"username": "alice", "role": "viewer"}), 409)
+    assert answer(bob.get(members_url(bobs)), 200) == [{"user_id": bob.id, "username": "bob", "role": "owner"}]
 
 
 @pytest.fixture
@@ -1198,3 +1201,31 @@ def test_removing_members_and_deleting_lists_have_a_budget_of_their_own(make_app
         make_task(alice, into=shared)  # and the task writes go on
     finally:
         make_app()  # the limiter is one object, set up by the last app made: one without limits, as the suite's
+
+
+def test_a_task_moved_by_another_member_between_read_and_write_is_409_and_stays_moved(people, monkeypatch):
+    """bob read the task in one list; by the time he holds that list, alice has moved it to another one
+    he is in: a 409 that says so, not a 412 about a version he did not ask for."""
+    from sqlalchemy import update
+
+    from app.extensions import db
+    from app.models import tasks
+    from app.tasks import store
+
+    alice, bob = people("alice", "bob")
+    here, there = make_list(alice, "Here"), make_list(alice, "There")
+    add_member(alice, here, bob, "editor")
+    add_member(alice, there, bob, "editor")
+    task = make_task(alice, into=here)
+    read_space = store._space_of
+
+    def moved_meanwhile(user, task_id):
+        found = read_space(user, task_id)
+        db.session.execute(update(tasks).where(tasks.c.id == task_id).values(list_id=there["id"]))
+        return found
+
+    monkeypatch.setattr(store, "_space_of", moved_meanwhile)
+    response = bob.patch(task_url(task), json={"title": "bob's edit"})
+    monkeypatch.undo()
+    answer(response, 409, {"detail": "Task was moved to another list meanwhile; read it again"})
+    assert answer(alice.get(task_url(task)), 200) == task  # (the move here was part of bob's request, undone)

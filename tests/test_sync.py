@@ -117,6 +117,18 @@ def test_a_forged_cursor_is_422(client, alice, cursor):
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize("payload", [[-1, False, {}], [1, "no", {}], [1, False, {"x": [1, False]}], [1, False, []]])
+def test_a_cursor_of_ours_of_another_shape_is_422(app, client, alice, payload):
+    """Signed with our key (an older release's, say) but not a position: 422, never a 500."""
+    from app.tasks.cursors import sign
+
+    alice_id = client.get("/api/v1/users/me", headers=alice).get_json()["id"]
+    with app.test_request_context():
+        cursor = sign("sync", [alice_id, *payload])
+    response = client.get(CHANGES, query_string={"since": cursor}, headers=alice)
+    assert response.status_code == 422 and response.get_json() == {"detail": "Invalid sync cursor"}
+
+
 def test_another_users_cursor_is_422(client, alice, bob):
     bobs = sync(client, bob)["next_cursor"]
     response = client.get(CHANGES, query_string={"since": bobs}, headers=alice)

@@ -200,3 +200,43 @@ def test_a_task_moved_while_its_creators_account_goes_still_leaves_every_device(
         counted = dict(db.session.execute(select(lists.c.id, lists.c.task_count)).all())
         actual = dict(db.session.execute(select(tasks.c.list_id, func.count()).group_by(tasks.c.list_id)).all())
     assert counted == {first: actual.get(first, 0), second: actual.get(second, 0)} == {first: 0, second: 0}
+
+
+def test_an_account_deletion_that_finds_a_task_moved_below_the_lists_it_holds_is_409_and_deletes_nothing(
+    app, client, database_url, monkeypatch
+):
+    """Holding the list the task went to would break the order that keeps writes from deadlocking: the
+    deletion is refused whole, and a second try goes through."""
+    from sqlalchemy.engine import make_url
+
+    from app.lists import store as list_store
+
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("a second request committing during the first: PostgreSQL")
+    auth = AuthActions(client)
+    alice, bob = (auth.headers(name, f"{name}@example.com", "long enough") for name in ("alice", "bob"))
+    lower, higher = (client.post(LISTS, json={"name": n}, headers=bob).get_json()["id"] for n in ("1", "2"))
+    for list_id in (lower, higher):
+        response = client.post(f"{LISTS}/{list_id}/members", json={"username": "alice", "role": "editor"}, headers=bob)
+        assert response.status_code == 201
+    moved = client.post(TASKS, json={"title": "moved", "list_id": higher}, headers=alice).get_json()
+    client.post(TASKS, json={"title": "stays", "list_id": higher}, headers=alice)
+    read = list_store.run
+
+    def moved_meanwhile(statement, params):
+        found = read(statement, params)
+        if statement is list_store.TO_FORGET and not moved_meanwhile.done:
+            moved_meanwhile.done = True
+            answer = app.test_client().patch(f"{TASKS}/{moved['id']}", json={"list_id": lower}, headers=bob)
+            assert answer.status_code == 200
+        return found
+
+    moved_meanwhile.done = False
+    monkeypatch.setattr(list_store, "run", moved_meanwhile)
+    refused = client.delete("/api/v1/users/me", json={"current_password": "long enough"}, headers=alice)
+    monkeypatch.undo()
+    assert refused.status_code == 409
+    assert refused.get_json() == {"detail": "Your tasks were moved meanwhile; try again"}
+    assert len(server_view(client, alice)) == 2  # nothing of hers went
+    assert client.delete("/api/v1/users/me", json={"current_password": "long enough"}, headers=alice).status_code == 204
+    assert server_view(client, bob) == {}
