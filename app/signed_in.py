@@ -32,6 +32,7 @@ tell its holder more. ``confirm`` makes sure of the same before any answer.
 from functools import lru_cache
 
 from sqlalchemy import bindparam, exists, select, update
+from sqlalchemy.sql import Insert
 
 from .connections import run
 from .errors import not_authenticated
@@ -230,7 +231,12 @@ class SignedInUser:
             numbers.update(change=self._number(to, statement), to_list=to)
         if conditions:
             statement = statement.where(*conditions)
-        return run(statement, {**params, **numbers})
+        written = run(statement, {**params, **numbers})
+        if statement.table is lists and isinstance(statement, Insert):
+            # A list this request made (its owner is this user) is held by it, at change number 0: the
+            # newest list, above any held already.
+            self._held.update((row.id, Held(0, 0)) for row in written)
+        return written
 
     def _number(self, space, statement):
         if space is None:
@@ -240,10 +246,6 @@ class SignedInUser:
         if statement.table is tasks and not self._held[space].writes_tasks:
             raise ValueError(f"list {space} is held with a role that may not write its tasks: {statement}")
         return self._held[space].change
-
-    def created_list(self, list_id):
-        """The request made the list ``list_id`` (its owner is this user): it holds it, at change number 0."""
-        self._held[list_id] = Held(0, 0)
 
     def account(self):
         """The user's row of ``users``, read once per request; 401 if the user is not signed in."""

